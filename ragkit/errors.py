@@ -12,12 +12,15 @@
     │       ├── RateLimited    429; carries ``retry_after`` seconds when the server sent it
     │       ├── Unavailable    5xx, connection failures
     │       └── Timeout        the request or the overall deadline ran out
-    └── ToolError              a tool failed (wrapped into a result the model sees)
+    ├── ToolError              a tool failed (wrapped into a result the model sees)
+    └── ToolLoopExhausted      the model still asked for tools after ``max_rounds`` rounds
 
 Only ``Transient`` is retried.
 """
 
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 
 class RagkitError(Exception):
@@ -89,7 +92,18 @@ class ToolError(RagkitError):
     """A tool failed; the loop reports it to the model as an error result."""
 
 
+class ToolLoopExhausted(RagkitError):
+    """The tool loop ran ``max_rounds`` rounds and the model still asked for tools; carries the transcript."""
+
+    def __init__(self, message: str, *, transcript: Sequence[Any] = (), rounds: int = 0, records: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.transcript = list(transcript)
+        self.rounds = rounds
+        self.records = list(records)
+
+
 __all__ = [
     "RagkitError", "ConfigError", "DataError", "BudgetError", "ProviderError", "AuthError",
     "BadRequest", "ContextOverflow", "Transient", "RateLimited", "Unavailable", "Timeout", "ToolError",
+    "ToolLoopExhausted",
 ]
