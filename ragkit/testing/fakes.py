@@ -75,3 +75,63 @@ class FakeGenerator:
 def tool_call(name: str, arguments: str, id: str = "call_1") -> ToolCall:
     """A ``ToolCall`` for scripting ``FakeGenerator`` replies."""
     return ToolCall(id=id, name=name, arguments=arguments)
+
+
+class InMemoryStore:
+    """Brute-force cosine store implementing the VectorStore protocol; for tests and tiny corpora."""
+
+    def __init__(self) -> None:
+        self.dim: int | None = None
+        self.points: dict[str, tuple[list[float], dict[str, Any], Any]] = {}
+        self.writes = 0
+
+    async def ensure_collection(self, dim: int) -> None:
+        from ragkit.errors import ConfigError
+
+        if self.dim is not None and self.dim != dim:
+            raise ConfigError(f"dimension mismatch: collection has {self.dim}, embedder gives {dim}")
+        self.dim = dim
+
+    async def upsert(self, ids, vectors, payloads, sparse=None) -> None:
+        for i, (pid, vec, payload) in enumerate(zip(ids, vectors, payloads)):
+            self.points[pid] = (list(vec), dict(payload), sparse[i] if sparse else None)
+            self.writes += 1
+
+    async def delete(self, ids) -> None:
+        for pid in ids:
+            self.points.pop(pid, None)
+
+    def _match(self, payload: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
+        for key, cond in (filter or {}).items():
+            value = payload.get(key)
+            if isinstance(cond, Mapping):
+                if "any" in cond and value not in cond["any"]:
+                    return False
+                for op, fn in (("gt", float.__gt__), ("gte", float.__ge__), ("lt", float.__lt__), ("lte", float.__le__)):
+                    if op in cond and (value is None or not fn(float(value), float(cond[op]))):
+                        return False
+            elif value != cond:
+                return False
+        return True
+
+    async def search_dense(self, vector, top_k, filter=None):
+        scored = [
+            (pid, sum(a * b for a, b in zip(vector, vec)), payload)
+            for pid, (vec, payload, _) in self.points.items()
+            if self._match(payload, filter)
+        ]
+        return sorted(scored, key=lambda t: -t[1])[:top_k]
+
+    async def search_sparse(self, vector, top_k, filter=None):
+        q = dict(zip(vector.indices, vector.values))
+        scored = []
+        for pid, (_, payload, sp) in self.points.items():
+            if sp is None or not self._match(payload, filter):
+                continue
+            s = sum(q.get(i, 0.0) * v for i, v in zip(sp.indices, sp.values))
+            if s > 0:
+                scored.append((pid, s, payload))
+        return sorted(scored, key=lambda t: -t[1])[:top_k]
+
+    async def count(self) -> int:
+        return len(self.points)
