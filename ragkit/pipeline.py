@@ -1,0 +1,240 @@
+"""The RAG pipeline: index, search, ask — built lazily from a validated ``PipelineConfig``."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+
+from ragkit._aio import run_sync
+from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
+from ragkit.errors import ConfigError
+from ragkit.indexing import Indexer, IndexReport, Manifest
+from ragkit.types import Delta, Document, Hit, Message, Reply
+
+log = logging.getLogger("ragkit.pipeline")
+
+
+def build_component(spec: ComponentSpec, **collaborators: Any) -> Any:
+    """Instantiate a registered component from its validated config, passing the collaborators it accepts."""
+    from ragkit import registry
+
+    cls = registry.resolve(spec.role, spec.type)
+    params = inspect.signature(cls.from_config).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = {k: v for k, v in collaborators.items() if takes_any or k in params}
+    return cls.from_config(spec.config, **accepted)
+
+
+class RAG:
+    """Retrieve → rerank → compress → assemble → generate, on the components a pipeline config names."""
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        generators: Mapping[str, Any] | None = None,
+        embedder: Any | None = None,
+        store: Any | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config or load_pipeline(None)
+        self.index_dir = Path(self.config.index_dir)
+        self._generators: dict[str, Any] = dict(generators or {})
+        self._embedder_override = embedder
+        self._store_override = store
+        self._clock = clock
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **kwargs: Any) -> RAG:
+        """Load, validate, then wrap a pipeline file (``None``: the embedded defaults)."""
+        return cls(load_pipeline(path), **kwargs)
+
+    # Components, built on first use ------------------------------------------------------------
+
+    @cached_property
+    def retry(self):
+        from ragkit.retry import RetryPolicy
+
+        return RetryPolicy(self.config.settings["retry"])
+
+    @cached_property
+    def embedder(self) -> Any:
+        from ragkit.embedding import CachedEmbedder, SqliteEmbeddingCache
+
+        inner = self._embedder_override or build_component(self.config.components["embedder"], retry=self.retry)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        return CachedEmbedder(inner, SqliteEmbeddingCache(self.index_dir / "embeddings.sqlite"))
+
+    @cached_property
+    def chunker(self) -> Any:
+        inner = getattr(self.embedder, "inner", self.embedder)
+        counter = inner.counter() if hasattr(inner, "counter") else None
+        return build_component(self.config.components["chunker"], counter=counter)
+
+    @cached_property
+    def store(self) -> Any:
+        if self._store_override is not None:
+            return self._store_override
+        return build_component(self.config.components["store"], path=str(self.index_dir / "store"))
+
+    @cached_property
+    def sparse_encoder(self) -> Any:
+        from ragkit.sparse import Bm25Encoder
+
+        return Bm25Encoder()
+
+    @cached_property
+    def retriever(self) -> Any:
+        return build_component(
+            self.config.components["retriever"], embedder=self.embedder, store=self.store, sparse_encoder=self.sparse_encoder
+        )
+
+    @cached_property
+    def reranker(self) -> Any | None:
+        spec = self.config.components.get("reranker")
+        return build_component(spec, embedder=self.embedder) if spec else None
+
+    @cached_property
+    def compressor(self) -> Any | None:
+        spec = self.config.components.get("compressor")
+        return build_component(spec) if spec else None
+
+    @cached_property
+    def router(self) -> Any | None:
+        spec = self.config.components.get("router")
+        return build_component(spec) if spec else None
+
+    def generator(self, name: str | None = None) -> Any:
+        """The generator called ``name`` (default: ``default_generator``), built on first use."""
+        name = name or self.config.default_generator
+        if name is None:
+            raise ConfigError("no generator configured: add one under 'generators' and name it in 'default_generator'")
+        if name not in self._generators:
+            spec = self.config.generators.get(name)
+            if spec is None:
+                raise ConfigError(f"no generator named {name!r}; configured: {', '.join(self.config.generators) or 'none'}")
+            self._generators[name] = build_component(spec, retry=self.retry)
+        return self._generators[name]
+
+    # Indexing and search -------------------------------------------------------------------------
+
+    def _indexer(self) -> Indexer:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        return Indexer(
+            chunker=self.chunker, embedder=self.embedder, store=self.store,
+            manifest=Manifest(self.index_dir / "manifest.sqlite"), sparse_encoder=self.sparse_encoder,
+        )
+
+    async def aindex(self, docs: Iterable[Document], *, prune: bool = False, progress: Any = None, total: int | None = None) -> IndexReport:
+        """Index documents incrementally (see ``ragkit.indexing``)."""
+        indexer = self._indexer()
+        try:
+            return await indexer.index(docs, prune=prune, progress=progress, total=total)
+        finally:
+            indexer.manifest.close()
+            flush = getattr(self.store, "optimize", None)
+            if flush:
+                await flush()
+
+    def index(self, docs: Iterable[Document], **kwargs: Any) -> IndexReport:
+        return run_sync(self.aindex(docs, **kwargs))
+
+    async def asearch(self, query: str, *, top_k: int | None = None, filter: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Retrieve and rerank."""
+        settings = self.config.settings["retrieval"]
+        top_k = top_k or settings.top_k
+        hits = await self.retriever.retrieve(query, max(top_k, settings.candidates), filter)
+        if self.reranker is not None:
+            hits = await self.reranker.rerank(query, hits, top_k)
+        return list(hits[:top_k])
+
+    def search(self, query: str, **kwargs: Any) -> list[Hit]:
+        return run_sync(self.asearch(query, **kwargs))
+
+    # Answering -------------------------------------------------------------------------------------
+
+    async def _prepare(self, question: str, history: Sequence[Message], filter: Mapping[str, Any] | None, generator: str | None):
+        from ragkit.budget import assemble_prompt, counter_for, plan_budget
+        from ragkit.ledger import Ledger
+        from ragkit.prompting import system_prompt_for
+
+        ledger = Ledger(clock=self._clock)
+        with ledger.stage("retrieve"):
+            hits = await self.asearch(question, filter=filter)
+        name, decision = self._route(question, hits, generator)
+        gen = self.generator(name)
+        budget = self.config.settings["budget"]
+        window = budget.context_window or gen.context_window
+        count = counter_for(gen)
+        system = system_prompt_for(question)
+        with ledger.stage("assemble"):
+            plan = plan_budget(window, system_prompt=system, history=history, question=question,
+                               reserved_output=budget.reserved_output_tokens, count=count)
+            if budget.max_source_tokens is not None and plan.sources_budget > budget.max_source_tokens:
+                plan = replace(plan, sources_budget=budget.max_source_tokens)
+            prompt = assemble_prompt(question, hits, system_prompt=system, history=history, budget_plan=plan,
+                                     count=count, compressor=self.compressor)
+        return ledger, gen, decision, prompt
+
+    def _route(self, question: str, hits: Sequence[Hit], generator: str | None) -> tuple[str | None, Any]:
+        if generator is not None or self.router is None:
+            return generator, None
+        decision = self.router.decide(question, hits=hits)
+        return decision.generator, decision
+
+    def _finish(self, reply: Reply, ledger: Any, gen: Any, decision: Any, prompt: Any) -> Reply:
+        ledger.record_generation(model=getattr(gen, "id", ""), usage=reply.usage, compression=prompt.plan.compression)
+        report = ledger.report()
+        self._write_ledger(report)
+        meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
+        if decision is not None:
+            meta["route"] = decision
+        return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
+
+    def _write_ledger(self, report: Any) -> None:
+        path = self.config.settings["ledger"].jsonl_path
+        if path:
+            from ragkit.ledger import JsonlLedgerWriter
+
+            JsonlLedgerWriter(path).write(report)
+
+    async def aask(
+        self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
+    ) -> Reply:
+        """Answer ``question`` from the index, citing numbered sources."""
+        ledger, gen, decision, prompt = await self._prepare(question, history, filter, generator)
+        max_tokens = self.config.settings["budget"].reserved_output_tokens
+        with ledger.stage("generate"):
+            reply = await gen.generate(list(prompt.messages), max_tokens=max_tokens)
+        return self._finish(reply, ledger, gen, decision, prompt)
+
+    def ask(self, question: str, **kwargs: Any) -> Reply:
+        return run_sync(self.aask(question, **kwargs))
+
+    async def astream(
+        self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
+    ) -> AsyncIterator[Delta]:
+        """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
+        ledger, gen, decision, prompt = await self._prepare(question, history, filter, generator)
+        max_tokens = self.config.settings["budget"].reserved_output_tokens
+        with ledger.stage("generate"):
+            async for delta in gen.stream(list(prompt.messages), max_tokens=max_tokens):
+                if delta.reply is not None:
+                    yield Delta(text=delta.text, reply=self._finish(delta.reply, ledger, gen, decision, prompt))
+                else:
+                    yield delta
+
+    async def aclose(self) -> None:
+        close = getattr(self.store, "close", None) if "store" in self.__dict__ else None
+        if close:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+
+__all__ = ["RAG", "build_component"]
