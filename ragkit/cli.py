@@ -11,6 +11,8 @@ from ragkit.errors import RagkitError
 
 # Command-group modules; each defines add_parsers(subparsers) and sets a ``func`` default per command.
 COMMAND_MODULES: list[str] = [
+    "ragkit.commands.retrieval",
+    "ragkit.commands.answer",
     "ragkit.commands.models",
 ]
 

@@ -1,0 +1,145 @@
+"""`ragkit ask`, `ragkit validate`, `ragkit plan`, `ragkit schema`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("ask", help="answer a question from the index, streaming, with sources")
+    p.add_argument("question")
+    p.add_argument("--config", help="pipeline YAML (default: embedded defaults + bundled local model)")
+    p.add_argument("--generator", help="use this configured generator instead of the default/router")
+    p.add_argument("--filter", help="JSON payload filter")
+    p.add_argument("--usage-jsonl", help="append this request's usage as one JSON line to FILE")
+    p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
+    p.add_argument("--json", action="store_true", help="print answer, sources and usage as JSON")
+    p.set_defaults(func=run_ask)
+
+    p = sub.add_parser("validate", help="check a pipeline YAML; report every problem with its path and line")
+    p.add_argument("file")
+    p.set_defaults(func=run_validate)
+
+    p = sub.add_parser("plan", help="print the resolved pipeline, token budget split and routing table")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--question", default="What is the usable volume of LABO-288?", help="question to size the budget with")
+    p.set_defaults(func=run_plan)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of pipeline files (for editors)")
+    p.set_defaults(func=run_schema)
+
+
+def _usage_line(reply) -> str:
+    report = reply.metadata.get("usage_report")
+    u = reply.usage
+    parts = [f"model {reply.model or reply.metadata.get('generator', '?')}", f"tokens in {u.input_tokens} out {u.output_tokens} cached {u.cached_tokens}"]
+    if report is not None and hasattr(report, "summary_line"):
+        parts.append(report.summary_line())
+    route = reply.metadata.get("route")
+    if route is not None:
+        parts.append(f"route {getattr(route, 'generator', route)}")
+    return " · ".join(parts)
+
+
+def _print_sources(reply) -> None:
+    if not reply.sources:
+        return
+    print("\nSources:")
+    for i, hit in enumerate(reply.sources, 1):
+        title = hit.chunk.metadata.get("title") or hit.chunk.doc_id
+        print(f"  [{i}] {title} ({hit.chunk.doc_id})")
+
+
+def run_ask(args) -> int:
+    from dataclasses import replace
+
+    from ragkit.config import load_pipeline
+    from ragkit.pipeline import RAG
+
+    config = load_pipeline(args.config)
+    if args.usage_jsonl:
+        ledger = config.settings["ledger"].model_copy(update={"jsonl_path": args.usage_jsonl})
+        config = replace(config, settings={**config.settings, "ledger": ledger})
+    rag = RAG(config)
+    flt = json.loads(args.filter) if args.filter else None
+    if args.json or args.no_stream:
+        reply = rag.ask(args.question, filter=flt, generator=args.generator)
+        if args.json:
+            report = reply.metadata.get("usage_report")
+            print(json.dumps({
+                "answer": reply.text,
+                "sources": [{"n": i, "chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id} for i, h in enumerate(reply.sources, 1)],
+                "usage": report.as_dict() if hasattr(report, "as_dict") else None,
+            }, ensure_ascii=False, default=str))
+            return 0
+        print(reply.text)
+    else:
+        from ragkit._aio import run_sync
+
+        async def stream():
+            final = None
+            async for delta in rag.astream(args.question, filter=flt, generator=args.generator):
+                if delta.text:
+                    sys.stdout.write(delta.text)
+                    sys.stdout.flush()
+                if delta.reply is not None:
+                    final = delta.reply
+            print()
+            return final
+
+        reply = run_sync(stream())
+    _print_sources(reply)
+    print(_usage_line(reply), file=sys.stderr)
+    return 0
+
+
+def run_validate(args) -> int:
+    from ragkit.config import ConfigValidationError, load_pipeline
+
+    try:
+        config = load_pipeline(args.file)
+    except ConfigValidationError as e:
+        for problem in e.problems:
+            print(f"{args.file}:{problem.line or '?'}: {problem.path}: {problem.message}")
+        print(f"{len(e.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({len(config.components)} components, {len(config.generators)} generator(s))")
+    return 0
+
+
+def run_plan(args) -> int:
+    from ragkit.budget import counter_for, plan_budget
+    from ragkit.config import load_pipeline
+    from ragkit.prompting import system_prompt_for
+
+    config = load_pipeline(args.file)
+    print("# resolved pipeline")
+    print(config.dump_yaml())
+    budget = config.settings["budget"]
+    print("# token budget")
+    for name, spec in config.generators.items():
+        window = budget.context_window or getattr(spec.config, "context_window", None) or getattr(spec.config, "n_ctx", None)
+        if not window:
+            print(f"{name}: context window unknown until built (set budget.context_window)")
+            continue
+        plan = plan_budget(window, system_prompt=system_prompt_for(args.question), question=args.question,
+                           reserved_output=budget.reserved_output_tokens, count=counter_for(None))
+        print(f"## generator {name} ({spec.type}), window {window} (counted with tiktoken + safety margin)")
+        print(plan.table())
+    router = config.components.get("router")
+    if router is not None:
+        from ragkit.pipeline import build_component
+        from ragkit.routing import routing_table
+
+        print("# routing table")
+        for row in routing_table(build_component(router)):
+            print("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def run_schema(args) -> int:
+    from ragkit.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
