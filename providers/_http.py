@@ -1,0 +1,158 @@
+"""Helpers every HTTP provider shares: status → ragkit error, ``Retry-After``, secret scrubbing, tool-shape caching."""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
+
+from pydantic import SecretStr, ValidationError
+
+from ragkit.config import ComponentConfig
+from ragkit.errors import (
+    AuthError, BadRequest, ConfigError, ContextOverflow, ProviderError, RateLimited, Timeout, Unavailable,
+)
+from ragkit.types import ToolSpec
+
+C = TypeVar("C", bound=ComponentConfig)
+S = TypeVar("S")
+
+# Phrases providers use when a prompt is longer than the model's context window.
+_OVERFLOW = re.compile(
+    r"context[_ ]length|context window|maximum context|prompt is too long|too many (input )?tokens"
+    r"|exceeds? the (model'?s? )?(max|context)|input is too long",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+
+
+def build_config(config_cls: type[C], config: C | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> C:
+    """A validated config from a config object or mapping plus keyword overrides; ``ConfigError`` names the fields."""
+    if isinstance(config, config_cls) and not overrides:
+        return config
+    data = dict(config.model_dump() if isinstance(config, ComponentConfig) else (config or {}))
+    data.update(overrides)
+    try:
+        return config_cls.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{config_cls.__qualname__}: {problems}") from e
+
+
+def redact(text: str, secret: SecretStr | None) -> str:
+    """``text`` with every occurrence of the secret's value replaced."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return text.replace(value, REDACTED) if value else text
+
+
+def leaks(exc: BaseException, secret: SecretStr | None) -> bool:
+    """Whether a foreign exception's text or body contains the secret (then it must not be chained)."""
+    value = secret.get_secret_value() if secret is not None else ""
+    if not value:
+        return False
+    return value in str(exc) or value in repr(getattr(exc, "body", None))
+
+
+def error_detail(body: object, fallback: str) -> tuple[str, str]:
+    """``(message, code)`` from a JSON error body shaped ``{"error": {"message", "code"|"type"}}`` or flatter."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping):
+            message = inner.get("message") or fallback
+            code = inner.get("code") or inner.get("type") or ""
+            return str(message), str(code)
+        if isinstance(inner, str):
+            return inner, ""
+    if isinstance(body, str) and body:
+        return body, ""
+    return fallback, ""
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date; ``None`` if absent."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    code: str = "",
+    headers: Mapping[str, str] | None = None,
+    model: str = "",
+) -> ProviderError:
+    """The ragkit error for an HTTP error status; ``message`` must already be scrubbed of secrets."""
+    if status in (401, 403):
+        return AuthError(f"HTTP {status}: credentials rejected ({message}); check the API key variable", provider=provider, status=status)
+    if status == 429:
+        return RateLimited(f"HTTP 429: {message}", retry_after=parse_retry_after(headers), provider=provider, status=status)
+    if status == 408:
+        return Timeout(f"HTTP 408: {message}", provider=provider, status=status)
+    if status >= 500:
+        return Unavailable(f"HTTP {status}: {message}", provider=provider, status=status)
+    if _OVERFLOW.search(message) or _OVERFLOW.search(code):
+        return ContextOverflow(
+            f"HTTP {status}: the prompt does not fit the model's context window; lower the context budget or max_tokens"
+            f" ({message})",
+            provider=provider,
+            status=status,
+        )
+    if status == 404 and "model" in message.lower():
+        return BadRequest(f"HTTP 404: model {model!r} was not found; check the `model` field ({message})", provider=provider, status=status)
+    return BadRequest(f"HTTP {status}: {message}", provider=provider, status=status)
+
+
+class ToolShapeCache(Generic[S]):
+    """Converts a sequence of ``ToolSpec`` to a provider's shape once and reuses it while the same specs come back."""
+
+    def __init__(self, convert: Callable[[ToolSpec], S], *, size: int = 16) -> None:
+        self._convert = convert
+        self._size = size
+        # Keyed by object identity (ToolSpec holds a dict, so it is not hashable); the specs are kept alive with
+        # the entry so an id is never reused while it is cached.
+        self._entries: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], list[S]]] = {}
+
+    def get(self, tools: Sequence[ToolSpec]) -> list[S]:
+        key = tuple(id(t) for t in tools)
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry[1]
+        specs = tuple(tools)
+        shaped = [self._convert(t) for t in specs]
+        if len(self._entries) >= self._size:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (specs, shaped)
+        return shaped
+
+
+def sdk_import_error(package: str, extra: str) -> ConfigError:
+    """The error raised when a vendor SDK is not installed."""
+    return ConfigError(f"the {package!r} package is not installed: pip install 'ragkit[{extra}]'")
+
+
+__all__ = [
+    "build_config", "redact", "leaks", "error_detail", "parse_retry_after", "error_for_status", "ToolShapeCache",
+    "sdk_import_error", "REDACTED",
+]
