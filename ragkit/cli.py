@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "ragkit.commands.retrieval",
     "ragkit.commands.answer",
     "ragkit.commands.models",
+    "ragkit.commands.route",
 ]
 
 
