@@ -1,0 +1,319 @@
+"""QdrantEdgeStore: the Qdrant engine in-process (qdrant-edge-py), persistent in a directory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+from ragkit.config import ComponentConfig, Field
+from ragkit.errors import ConfigError, DataError, ProviderError
+from ragkit.filters import PayloadType, to_qdrant
+from ragkit.types import SparseVector
+
+log = logging.getLogger("ragkit.stores")
+
+DENSE = "dense"
+SPARSE = "bm25"
+# Point ids are UUID5 of the chunk id in this namespace, so the same chunk always lands on the same point.
+ID_NAMESPACE = uuid.UUID("6f1c2a52-8d0e-5b7a-9a51-1d2f3c4b5a69")
+# Always indexed: doc_id for incremental re-indexing and delete_doc, chunk_id for lookups.
+BUILTIN_INDEXES: dict[str, PayloadType] = {"doc_id": "keyword", "chunk_id": "keyword"}
+
+Result = tuple[str, float, Mapping[str, Any]]
+
+
+def point_id(chunk_id: str) -> str:
+    """The deterministic UUID5 point id of a chunk id."""
+    return str(uuid.uuid5(ID_NAMESPACE, chunk_id))
+
+
+def payload_indexes(schema: Mapping[str, PayloadType]) -> dict[str, PayloadType]:
+    """The declared payload schema plus the built-in keyword indexes."""
+    return {**schema, **BUILTIN_INDEXES}
+
+
+def check_batch(ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
+                sparse: Sequence[SparseVector] | None, dim: int | None) -> None:
+    """Reject ragged batches and wrong dimensions before anything is written."""
+    if len(vectors) != len(ids) or len(payloads) != len(ids) or (sparse is not None and len(sparse) != len(ids)):
+        raise DataError(f"upsert: {len(ids)} ids but {len(vectors)} vectors, {len(payloads)} payloads"
+                        + (f", {len(sparse)} sparse vectors" if sparse is not None else ""))
+    for cid, v in zip(ids, vectors):
+        if dim is not None and len(v) != dim:
+            raise ConfigError(f"dimension mismatch: collection has {dim}, embedder gives {len(v)} (chunk {cid!r})")
+
+
+def with_chunk_id(chunk_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {**payload, "chunk_id": chunk_id}
+
+
+class QdrantEdgeStore:
+    """Dense ("dense") + BM25 sparse ("bm25", IDF modifier) vectors in an on-disk Qdrant Edge shard."""
+
+    class Config(ComponentConfig):
+        path: str = Field(..., min_length=1, max_length=4096, description="directory of the shard; reopened if it exists")
+        distance: Literal["cosine", "dot", "euclid"] = Field("cosine", description="dense vector distance")
+        hnsw_m: int = Field(16, ge=4, le=128, description="HNSW edges per node")
+        hnsw_ef_construct: int = Field(128, ge=8, le=1024, description="HNSW candidates while building")
+        hnsw_ef: int = Field(128, ge=8, le=4096, description="HNSW candidates while searching")
+        full_scan_threshold_kb: int = Field(
+            1000, ge=1, le=10_000_000, description="segments below this many KB of vectors are searched exactly"
+        )
+        indexing_threshold_kb: int = Field(
+            1000, ge=1, le=10_000_000, description="segments above this many KB of vectors get an HNSW index"
+        )
+        max_segment_size_kb: int | None = Field(None, ge=1000, le=100_000_000, description="largest segment; None = engine default")
+        default_segment_number: int = Field(2, ge=0, le=64, description="target segment count (0 = engine picks)")
+        max_indexing_threads: int = Field(0, ge=0, le=256, description="HNSW build threads (0 = all cores)")
+        vectors_on_disk: bool = Field(False, description="keep dense vectors memory-mapped instead of cached in RAM")
+        optimize_on_upsert: bool = Field(
+            False, description="run the optimiser (HNSW build) after every upsert batch instead of on optimize()"
+        )
+        payload_schema: dict[str, PayloadType] = Field(
+            default_factory=dict, max_length=256, description="payload field -> index type, for filtered search"
+        )
+
+    def __init__(self, config: QdrantEdgeStore.Config) -> None:
+        try:
+            import qdrant_edge
+        except ImportError as e:  # pragma: no cover - qdrant-edge-py is a core dependency
+            raise ConfigError("qdrant_edge store needs qdrant-edge-py: pip install qdrant-edge-py") from e
+        self._qe = qdrant_edge
+        self.config = config
+        self.path = Path(config.path)
+        self._shard: Any = None
+        self._dim: int | None = None
+        self._lock = threading.Lock()
+        if (self.path / "edge_config.json").exists():
+            self._open()
+
+    @classmethod
+    def from_config(cls, config: QdrantEdgeStore.Config, **_: Any) -> QdrantEdgeStore:
+        return cls(config)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def _edge_config(self, dim: int) -> Any:
+        qe, c = self._qe, self.config
+        distance = {"cosine": qe.Distance.Cosine, "dot": qe.Distance.Dot, "euclid": qe.Distance.Euclid}[c.distance]
+        memory = qe.Memory.Cold if c.vectors_on_disk else None
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=distance, memory=memory)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=qe.HnswIndexConfig(
+                m=c.hnsw_m, ef_construct=c.hnsw_ef_construct, full_scan_threshold=c.full_scan_threshold_kb,
+                max_indexing_threads=c.max_indexing_threads,
+            ),
+            optimizers=qe.EdgeOptimizersConfig(
+                indexing_threshold=c.indexing_threshold_kb, max_segment_size=c.max_segment_size_kb,
+                default_segment_number=c.default_segment_number,
+            ),
+        )
+
+    def _open(self) -> None:
+        try:
+            self._shard = self._qe.EdgeShard.load(str(self.path))
+            dense = self._shard_config_dim()
+        except Exception as e:
+            raise ProviderError(f"cannot open shard at {self.path}: {e}", provider="qdrant_edge") from e
+        self._dim = dense
+
+    def _shard_config_dim(self) -> int | None:
+        import json
+
+        cfg = json.loads((self.path / "edge_config.json").read_text())
+        vectors = cfg.get("vectors") or {}
+        params = vectors.get(DENSE)
+        return int(params["size"]) if params and "size" in params else None
+
+    async def ensure_collection(self, dim: int) -> None:
+        """Create the shard, or check an existing one's dimension before any write."""
+        if self._shard is not None:
+            if self._dim != dim:
+                raise ConfigError(f"dimension mismatch: collection has {self._dim}, embedder gives {dim}")
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self._shard = self._qe.EdgeShard.create(str(self.path), self._edge_config(dim))
+            except Exception as e:
+                raise ProviderError(f"cannot create shard at {self.path}: {e}", provider="qdrant_edge") from e
+            self._dim = dim
+            log.info("created qdrant edge shard at %s (dim %d)", self.path, dim)
+        self._create_indexes()
+
+    def _create_indexes(self) -> None:
+        qe = self._qe
+        kinds = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
+                 "float": qe.PayloadSchemaType.Float, "bool": qe.PayloadSchemaType.Bool, "text": qe.PayloadSchemaType.Text}
+        existing = set(self._shard.info().payload_schema)
+        for name, kind in payload_indexes(self.config.payload_schema).items():
+            if name not in existing:
+                self._update(qe.UpdateOperation.create_field_index(name, kinds[kind]))
+
+    def _ready(self) -> Any:
+        if self._shard is None and (self.path / "edge_config.json").exists():
+            self._open()
+        if self._shard is None:
+            raise ConfigError(f"no shard at {self.path}: call ensure_collection(dim) first")
+        return self._shard
+
+    def _update(self, op: Any) -> None:
+        with self._lock:
+            shard = self._ready()
+            try:
+                shard.update(op)
+            except Exception as e:
+                raise ProviderError(f"update failed: {e}", provider="qdrant_edge") from e
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def _sparse(self, v: SparseVector) -> Any:
+        return self._qe.SparseVector(list(v.indices), list(v.values))
+
+    async def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
+                     sparse: Sequence[SparseVector] | None = None) -> None:
+        self._ready()
+        check_batch(ids, vectors, payloads, sparse, self._dim)
+        qe = self._qe
+        points = []
+        for i, cid in enumerate(ids):
+            vec: dict[str, Any] = {DENSE: list(map(float, vectors[i]))}
+            if sparse is not None and sparse[i].indices:
+                vec[SPARSE] = self._sparse(sparse[i])
+            points.append(qe.Point(point_id(cid), vec, with_chunk_id(cid, payloads[i])))
+        if points:
+            await asyncio.to_thread(self._write, qe.UpdateOperation.upsert_points(points))
+
+    def _write(self, op: Any) -> None:
+        self._update(op)
+        if self.config.optimize_on_upsert:
+            self._optimize()
+
+    async def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            await asyncio.to_thread(self._update, self._qe.UpdateOperation.delete_points([point_id(i) for i in ids]))
+
+    async def delete_doc(self, doc_id: str) -> None:
+        """Delete every chunk of a document."""
+        op = self._qe.UpdateOperation.delete_points_by_filter(self._filter({"doc_id": doc_id}))
+        await asyncio.to_thread(self._update, op)
+
+    def _optimize(self) -> bool:
+        with self._lock:
+            shard = self._ready()
+            changed = shard.optimize()
+            shard.flush()
+        return bool(changed)
+
+    async def optimize(self) -> bool:
+        """Build HNSW indexes and merge segments now; True if anything changed."""
+        return await asyncio.to_thread(self._optimize)
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def _query(self, request: Any) -> list[Any]:
+        try:
+            return self._ready().query(request)
+        except ConfigError:
+            raise
+        except Exception as e:
+            raise ProviderError(f"query failed: {e}", provider="qdrant_edge") from e
+
+    def _filter(self, spec: Mapping[str, Any] | None) -> Any:
+        import numpy as np
+
+        # qdrant_edge's MatchValue reads a Python bool as the integer 1 (bool subclasses int); numpy.bool_ stays a bool.
+        return to_qdrant(spec, self._qe, self._qe.RangeFloat, bool_value=np.bool_)
+
+    def _params(self) -> Any:
+        return self._qe.SearchParams(hnsw_ef=self.config.hnsw_ef)
+
+    @staticmethod
+    def _results(points: Sequence[Any]) -> list[Result]:
+        return [(p.payload["chunk_id"], float(p.score), p.payload) for p in points]
+
+    # Searches are in-process and take well under a millisecond at RAG sizes; a thread hop would cost more.
+    async def search_dense(self, vector: Sequence[float], top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
+        qe = self._qe
+        req = qe.QueryRequest(limit=top_k, query=qe.Query.Nearest(list(map(float, vector)), using=DENSE),
+                              filter=self._filter(filter), params=self._params(), with_payload=True)
+        return self._results(self._query(req))
+
+    async def search_sparse(self, vector: SparseVector, top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
+        if not vector.indices:
+            return []
+        qe = self._qe
+        req = qe.QueryRequest(limit=top_k, query=qe.Query.Nearest(self._sparse(vector), using=SPARSE),
+                              filter=self._filter(filter), with_payload=True)
+        return self._results(self._query(req))
+
+    async def search_hybrid(self, vector: Sequence[float], sparse: SparseVector, top_k: int,
+                            filter: Mapping[str, Any] | None = None, *, candidates: int = 50, rrf_k: int = 60
+                            ) -> list[tuple[str, float, Mapping[str, Any], dict[str, float]]]:
+        """Dense + sparse prefetch fused by the engine's RRF, with each retriever's own score, in one batch."""
+        qe = self._qe
+        flt = self._filter(filter)
+        dense_q = qe.Query.Nearest(list(map(float, vector)), using=DENSE)
+        sparse_q = qe.Query.Nearest(self._sparse(sparse), using=SPARSE) if sparse.indices else None
+        prefetch = [qe.Prefetch(candidates, query=dense_q, params=self._params(), filter=flt)]
+        singles = [qe.QueryRequest(limit=candidates, query=dense_q, filter=flt, params=self._params(), with_payload=False)]
+        if sparse_q is not None:
+            prefetch.append(qe.Prefetch(candidates, query=sparse_q, filter=flt))
+            singles.append(qe.QueryRequest(limit=candidates, query=sparse_q, filter=flt, with_payload=False))
+        # The engine scores rank r (0-based) as 1/(k + r); +1 gives the textbook 1/(k + rank) with rank from 1.
+        fused = qe.QueryRequest(limit=top_k, query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetch, filter=flt,
+                                with_payload=True)
+        try:
+            results = self._ready().query_batch(qe.QueryBatchRequest([fused, *singles]))
+        except ConfigError:
+            raise
+        except Exception as e:
+            raise ProviderError(f"hybrid query failed: {e}", provider="qdrant_edge") from e
+        per = [{str(p.id): float(p.score) for p in r} for r in results[1:]]
+        names = ["dense", "sparse"]
+        out = []
+        for p in results[0]:
+            scores = {names[i]: s[str(p.id)] for i, s in enumerate(per) if str(p.id) in s}
+            out.append((p.payload["chunk_id"], float(p.score), p.payload, scores))
+        return out
+
+    async def count(self) -> int:
+        return int(self._ready().count(self._qe.CountRequest(exact=True)))
+
+    async def ids_for_doc(self, doc_id: str) -> set[str]:
+        """Chunk ids stored for a document."""
+        qe = self._qe
+        flt = self._filter({"doc_id": doc_id})
+        out: set[str] = set()
+        offset = None
+        while True:
+            records, offset = self._ready().scroll(
+                qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=qe.PayloadSelector.Include(["chunk_id"]))
+            )
+            out.update(r.payload["chunk_id"] for r in records)
+            if offset is None:
+                return out
+
+    async def get_payloads(self, ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Payloads of the given chunk ids that exist, keyed by chunk id."""
+        if not ids:
+            return {}
+        records = self._ready().retrieve([point_id(i) for i in ids], with_payload=True, with_vector=False)
+        return {r.payload["chunk_id"]: r.payload for r in records}
+
+    async def close(self) -> None:
+        """Flush and release the shard; a later call reopens it from disk."""
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
+
+    def info(self) -> dict[str, int]:
+        """Segment, point and HNSW-indexed vector counts."""
+        i = self._ready().info()
+        return {"segments": i.segments_count, "points": i.points_count, "indexed_vectors": i.indexed_vectors_count}
+
+
+__all__ = ["QdrantEdgeStore", "point_id", "DENSE", "SPARSE"]
