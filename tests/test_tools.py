@@ -325,7 +325,7 @@ async def test_timeout_cancels_the_call_and_siblings_complete():
         return "done"
 
     ts = Toolset([FunctionTool.from_function(hangs, timeout_s=0.05), quick])
-    result = await ts.execute([call("hangs", {}, "1"), call("quick", {}, "2")])
+    result = await asyncio.wait_for(ts.execute([call("hangs", {}, "1"), call("quick", {}, "2")]), timeout=5)
     err, ok = result.messages
     assert err.is_error and body(err)["error"] == "timeout" and "0.05s" in body(err)["message"]
     assert ok.content == "done" and not ok.is_error
@@ -346,7 +346,7 @@ async def test_a_timed_out_try_is_retried_when_retries_are_configured():
     sleep = FakeSleep()
     ts = Toolset([FunctionTool.from_function(flaky_slow, timeout_s=0.05, retry=RetryConfig(initial_backoff_s=1, jitter=0))],
                  sleep=sleep)
-    result = await ts.execute([call("flaky_slow")])
+    result = await asyncio.wait_for(ts.execute([call("flaky_slow")]), timeout=5)
     assert result.messages[0].content == "second try"
     assert result.records[0].attempts == 2 and sleep.waits == [1.0]
 
