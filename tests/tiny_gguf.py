@@ -26,7 +26,11 @@ N_EMBD, N_HEAD, N_LAYER, N_FF, N_CTX = 64, 4, 2, 128, 512
 
 
 def vocabulary() -> tuple[list[str], list[float], list[int]]:
-    """SentencePiece-style vocabulary: specials, the 256 byte tokens, single characters, some words."""
+    """SentencePiece-style vocabulary: specials, the 256 byte tokens, single characters, some words.
+
+    llama.cpp aborts on load without all 256 byte tokens. A random model emits lone UTF-8 bytes, which
+    llama-cpp-python's streaming drops, so streamed and whole texts of this model may differ; real models' do not.
+    """
     tokens = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
     types = [2, 3, 3, 3, 3]
     tokens += [f"<0x{b:02X}>" for b in range(256)]
@@ -38,7 +42,7 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     tokens += pieces
     types += [1] * len(pieces)
     # Longer pieces score higher so the SentencePiece merge prefers whole words.
-    scores = [0.0] * (261) + [float(len(p)) - 100.0 for p in pieces]
+    scores = [0.0] * (5 + 256) + [float(len(p)) - 100.0 for p in pieces]
     return tokens, scores, types
 
 
