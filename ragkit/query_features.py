@@ -5,8 +5,8 @@ Everything here is regular expressions over one tokenisation pass; a query takes
 
     n_words, n_chars, n_clauses, n_question_marks,
     q_what, q_who, q_when, q_where, q_which, q_how, q_why, q_yesno, q_other,   (one-hot question type)
-    wh_late, multi_part, comparison, alternatives, relative_clauses, possessive_chains,
-    n_entities, entity_words, n_capitalised, n_numbers, n_years, n_quoted, n_product_ids, tool_markers, is_german,
+    wh_late, multi_part, comparison, alternatives, relative_clauses, described_relatives, possessive_chains,
+    n_entities, entity_words, n_capitalised, leading_name, n_numbers, n_years, n_quoted, n_product_ids, tool_markers, is_german,
     has_hits, top_score_margin, distinct_docs
 
 The last three come from retrieval hits when they are given, else zero.
@@ -27,8 +27,8 @@ QUESTION_TYPES = ("what", "who", "when", "where", "which", "how", "why", "yesno"
 FEATURE_NAMES: tuple[str, ...] = (
     "n_words", "n_chars", "n_clauses", "n_question_marks",
     *(f"q_{t}" for t in QUESTION_TYPES),
-    "wh_late", "multi_part", "comparison", "alternatives", "relative_clauses", "possessive_chains",
-    "n_entities", "entity_words", "n_capitalised", "n_numbers", "n_years", "n_quoted", "n_product_ids", "tool_markers", "is_german",
+    "wh_late", "multi_part", "comparison", "alternatives", "relative_clauses", "described_relatives", "possessive_chains",
+    "n_entities", "entity_words", "n_capitalised", "leading_name", "n_numbers", "n_years", "n_quoted", "n_product_ids", "tool_markers", "is_german",
     "has_hits", "top_score_margin", "distinct_docs",
 )
 
@@ -89,6 +89,9 @@ _TOOLS = frozenset(
 _TOOL_PHRASES = re.compile(r"\bhow (?:many|much)\b|\bwie (?:viele?|teuer)\b|\blist all\b|\bat (?:least|most)\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"\bthe\s+(?:[\w-]+\s+){1,3}?of\s+(?:the|a|an|his|her|its|their)\b", re.IGNORECASE)
 _POSSESSIVE_DE = re.compile(r"\b(?:der|die|das|den|dem)\s+[\w-]+\s+(?:des|der|eines|einer)\s+\w+", re.IGNORECASE)
+# "the county where ...", "a university that ...": an entity described by a relative clause, the bridge of a multi-hop question.
+_DESCRIBED = re.compile(r"\b(?:the|a|an)\s+(?:[\w'’-]+\s+){1,3}?(?:who|whom|whose|that|which|where)\b", re.IGNORECASE)
+_DESCRIBED_DE = re.compile(r"\b(?:der|die|das|den|dem|ein|eine|einen|einem)\s+(?:[\w-]+\s+){0,2}[\w-]+,\s*(?:der|die|das|dessen|deren|welche[rsnm]?|wo)\b", re.IGNORECASE)
 _GENITIVE_S = re.compile(r"\w['’]s\b")
 _NAME_LINK = frozenset({"of", "the", "de", "von", "van", "der", "du", "la", "le", "di", "da"})
 _ARTICLES_DE = frozenset(
@@ -117,9 +120,11 @@ class QueryFeatures:
     comparison: int
     alternatives: int
     relative_clauses: int
+    described_relatives: int
     possessive_chains: int
     entities: tuple[str, ...]
     n_capitalised: int
+    leading_name: int
     n_numbers: int
     n_years: int
     quoted: tuple[str, ...]
@@ -136,8 +141,8 @@ class QueryFeatures:
         return np.array(
             [
                 self.n_words, self.n_chars, self.n_clauses, self.n_question_marks, *qt,
-                float(self.wh_late), self.multi_part, self.comparison, self.alternatives, self.relative_clauses, self.possessive_chains,
-                len(self.entities), sum(e.count(" ") + 1 for e in self.entities), self.n_capitalised, self.n_numbers, self.n_years, len(self.quoted), len(self.product_ids),
+                float(self.wh_late), self.multi_part, self.comparison, self.alternatives, self.relative_clauses, self.described_relatives, self.possessive_chains,
+                len(self.entities), sum(e.count(" ") + 1 for e in self.entities), self.n_capitalised, self.leading_name, self.n_numbers, self.n_years, len(self.quoted), len(self.product_ids),
                 self.tool_markers, float(self.is_german),
                 float(self.has_hits), self.top_score_margin, self.distinct_docs,
             ],
@@ -183,6 +188,16 @@ def _wh_late(lower: list[str], german: bool) -> bool:
     if not lower or lower[0] in wh or lower[0] in (_AUX_DE if german else _AUX):
         return False
     return any(w in wh for w in lower[3:])
+
+
+def _leading_name(words: list[str]) -> int:
+    """Capitalised words the query opens with ("Andrew Jaspan was ..."): a named subject, common in bridge questions."""
+    n = 0
+    for i, w in enumerate(words):
+        if not w[:1].isupper() or (i == 0 and w.lower() in _SENTENCE_OPENERS):
+            break
+        n += 1
+    return n
 
 
 def _entities(tokens: list[str], german: bool) -> list[str]:
@@ -253,9 +268,11 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
         comparison=comparison,
         alternatives=sum(1 for w in lower if w in _ALTERNATIVE),
         relative_clauses=relative,
+        described_relatives=len((_DESCRIBED_DE if german else _DESCRIBED).findall(query)),
         possessive_chains=possessive,
-        entities=tuple(_entities(words, german)),
+        entities=tuple(_entities(tokens, german)),
         n_capitalised=sum(1 for w in words[1:] if w[:1].isupper()),
+        leading_name=_leading_name(words),
         n_numbers=len(numbers),
         n_years=len(_YEAR.findall(query)),
         quoted=tuple(q.strip("\"“”„«»") for q in _QUOTED.findall(query)),

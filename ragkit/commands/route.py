@@ -41,6 +41,18 @@ def _read_questions(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # SQuAD repeats some question texts; a repeat on both sides of the split would leak the label.
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        key = " ".join(r["question"].split()).lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def build_routing_data(squad_dir: str | Path, hotpot_dir: str | Path, out_dir: str | Path, *, n_squad: int = 300,
                        n_hotpot: int = 100, test_share: float = 0.3, seed: int = 13) -> dict[str, int]:
     """Write train.jsonl and test.jsonl: SQuAD questions labelled simple, HotpotQA questions labelled complex.
@@ -48,8 +60,8 @@ def build_routing_data(squad_dir: str | Path, hotpot_dir: str | Path, out_dir: s
     SQuAD is sampled half answerable, half unanswerable; each label is split separately so both files keep the mix.
     """
     rng = random.Random(seed)
-    squad = _read_questions(Path(squad_dir) / "qa.jsonl")
-    hotpot = _read_questions(Path(hotpot_dir) / "qa.jsonl")
+    squad = _unique(_read_questions(Path(squad_dir) / "qa.jsonl"))
+    hotpot = _unique(_read_questions(Path(hotpot_dir) / "qa.jsonl"))
     answerable = [r for r in squad if not r.get("is_impossible")]
     impossible = [r for r in squad if r.get("is_impossible")]
     half = n_squad // 2
@@ -58,7 +70,7 @@ def build_routing_data(squad_dir: str | Path, hotpot_dir: str | Path, out_dir: s
     train: list[dict[str, str]] = []
     test: list[dict[str, str]] = []
     for rows, label in ((simple, "simple"), (complex_, "complex")):
-        items = [{"query": r["question"].strip(), "label": label} for r in rows]
+        items = [{"query": " ".join(r["question"].split()), "label": label} for r in rows]
         rng.shuffle(items)
         k = int(round(len(items) * test_share))
         test += items[:k]
