@@ -95,7 +95,14 @@ class ConfigValidationError(ConfigError):
 
 SINGLE_ROLES = ("chunker", "embedder", "store", "retriever", "reranker", "compressor", "router")
 SETTINGS = {"retrieval": RetrievalSettings, "budget": BudgetSettings, "ledger": LedgerSettings}
-TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", *SINGLE_ROLES, *SETTINGS}
+TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", *SINGLE_ROLES, *SETTINGS}
+
+
+def _settings_models() -> dict[str, type[ComponentConfig]]:
+    from ragkit.retry import RetryConfig
+    from ragkit.routing import RoutedGeneratorConfig
+
+    return {**SETTINGS, "retry": RetryConfig, "routing": RoutedGeneratorConfig}
 
 
 @dataclass(frozen=True)
@@ -228,9 +235,7 @@ def parse_pipeline(data: Any, *, lines: Mapping[tuple[Any, ...], int] | None = N
     if default is not None and gens and default not in gens:
         problems.append(Problem("default_generator", _line_for(lines, ("default_generator",)), f"names {default!r}, which is not under generators ({', '.join(gens)})"))
     settings: dict[str, ComponentConfig] = {}
-    from ragkit.retry import RetryConfig
-
-    for key, model in {**SETTINGS, "retry": RetryConfig}.items():
+    for key, model in _settings_models().items():
         try:
             settings[key] = model.model_validate(merged.get(key) or {})
         except ValidationError as e:
@@ -248,15 +253,22 @@ def parse_pipeline(data: Any, *, lines: Mapping[tuple[Any, ...], int] | None = N
 
 
 def _check_references(config: PipelineConfig, lines, source: str) -> None:
+    """Every generator name a router or the routing block uses must be defined under ``generators``."""
+    defined = ", ".join(config.generators) or "none"
+    problems: list[Problem] = []
     router = config.components.get("router")
-    if router is None:
-        return
-    check = getattr(router.config, "generator_names", None)
-    if check is None:
-        return
-    missing = [n for n in check() if n not in config.generators]
-    if missing:
-        problems = [Problem("router", _line_for(lines, ("router",)), f"names generator {n!r}, which is not defined under generators ({', '.join(config.generators) or 'none'})") for n in missing]
+    if router is not None:
+        for field in ("local_generator", "strong_generator"):
+            name = getattr(router.config, field, None)
+            if name is not None and name not in config.generators:
+                path = ("router", field)
+                problems.append(Problem(_fmt(path), _line_for(lines, path), f"names generator {name!r}, which is not defined under generators ({defined})"))
+    routing = config.settings.get("routing")
+    for i, name in enumerate(getattr(routing, "fallback_chain", ()) or ()):
+        if name not in config.generators:
+            path = ("routing", "fallback_chain", i)
+            problems.append(Problem(_fmt(path), _line_for(lines, path), f"names generator {name!r}, which is not defined under generators ({defined})"))
+    if problems:
         raise ConfigValidationError(problems, source)
 
 
@@ -283,7 +295,6 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a pipeline file, for editors: each role a oneOf over its registered types."""
     from ragkit import registry
-    from ragkit.retry import RetryConfig
 
     def role_schema(role: str) -> dict[str, Any]:
         variants = []
@@ -305,7 +316,7 @@ def json_schema() -> dict[str, Any]:
         props[role] = role_schema(role)
     props["generators"] = {"type": "object", "additionalProperties": role_schema("generator")}
     props["default_generator"] = {"type": "string"}
-    for key, model in {**SETTINGS, "retry": RetryConfig}.items():
+    for key, model in _settings_models().items():
         props[key] = model.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "ragkit pipeline", "type": "object", "properties": props, "additionalProperties": False}
 

@@ -109,6 +109,17 @@ class RAG:
         spec = self.config.components.get("router")
         return build_component(spec) if spec else None
 
+    @cached_property
+    def routed_generator(self) -> Any | None:
+        """With a router configured: every generator behind one routed generator, with fallbacks and escalation."""
+        if self.router is None:
+            return None
+        from ragkit.routing import RoutedGenerator
+
+        routing = self.config.settings["routing"]
+        lazy = {name: _LazyGenerator(self, name) for name in self.config.generators}
+        return RoutedGenerator(self.router, lazy, routing.fallback_chain, prices=routing.prices)
+
     def generator(self, name: str | None = None) -> Any:
         """The generator called ``name`` (default: ``default_generator``), built on first use."""
         name = name or self.config.default_generator
@@ -166,8 +177,7 @@ class RAG:
         ledger = Ledger(clock=self._clock)
         with ledger.stage("retrieve"):
             hits = await self.asearch(question, filter=filter)
-        name, decision = self._route(question, hits, generator)
-        gen = self.generator(name)
+        gen = self.generator(generator) if generator or self.routed_generator is None else self.routed_generator
         budget = self.config.settings["budget"]
         window = budget.context_window or gen.context_window
         count = counter_for(gen)
@@ -179,21 +189,19 @@ class RAG:
                 plan = replace(plan, sources_budget=budget.max_source_tokens)
             prompt = assemble_prompt(question, hits, system_prompt=system, history=history, budget_plan=plan,
                                      count=count, compressor=self.compressor)
-        return ledger, gen, decision, prompt
+        return ledger, gen, hits, prompt
 
-    def _route(self, question: str, hits: Sequence[Hit], generator: str | None) -> tuple[str | None, Any]:
-        if generator is not None or self.router is None:
-            return generator, None
-        decision = self.router.decide(question, hits=hits)
-        return decision.generator, decision
+    def _call_kwargs(self, gen: Any, question: str, hits: Sequence[Hit]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_tokens": self.config.settings["budget"].reserved_output_tokens}
+        if gen is self.routed_generator:
+            kwargs.update(query=question, hits=hits)
+        return kwargs
 
-    def _finish(self, reply: Reply, ledger: Any, gen: Any, decision: Any, prompt: Any) -> Reply:
+    def _finish(self, reply: Reply, ledger: Any, gen: Any, prompt: Any) -> Reply:
         ledger.record_generation(model=getattr(gen, "id", ""), usage=reply.usage, compression=prompt.plan.compression)
         report = ledger.report()
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
-        if decision is not None:
-            meta["route"] = decision
         return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
 
     def _write_ledger(self, report: Any) -> None:
@@ -207,11 +215,10 @@ class RAG:
         self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
     ) -> Reply:
         """Answer ``question`` from the index, citing numbered sources."""
-        ledger, gen, decision, prompt = await self._prepare(question, history, filter, generator)
-        max_tokens = self.config.settings["budget"].reserved_output_tokens
+        ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
         with ledger.stage("generate"):
-            reply = await gen.generate(list(prompt.messages), max_tokens=max_tokens)
-        return self._finish(reply, ledger, gen, decision, prompt)
+            reply = await gen.generate(list(prompt.messages), **self._call_kwargs(gen, question, hits))
+        return self._finish(reply, ledger, gen, prompt)
 
     def ask(self, question: str, **kwargs: Any) -> Reply:
         return run_sync(self.aask(question, **kwargs))
@@ -220,12 +227,11 @@ class RAG:
         self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
     ) -> AsyncIterator[Delta]:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
-        ledger, gen, decision, prompt = await self._prepare(question, history, filter, generator)
-        max_tokens = self.config.settings["budget"].reserved_output_tokens
+        ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
         with ledger.stage("generate"):
-            async for delta in gen.stream(list(prompt.messages), max_tokens=max_tokens):
+            async for delta in gen.stream(list(prompt.messages), **self._call_kwargs(gen, question, hits)):
                 if delta.reply is not None:
-                    yield Delta(text=delta.text, reply=self._finish(delta.reply, ledger, gen, decision, prompt))
+                    yield Delta(text=delta.text, reply=self._finish(delta.reply, ledger, gen, prompt))
                 else:
                     yield delta
 
@@ -235,6 +241,41 @@ class RAG:
             result = close()
             if inspect.isawaitable(result):
                 await result
+
+
+class _LazyGenerator:
+    """Builds a configured generator on first use, so a missing API key surfaces as a ConfigError the router can fall back from."""
+
+    def __init__(self, rag: RAG, name: str) -> None:
+        self._rag = rag
+        self._name = name
+        self.id = name
+
+    def _get(self) -> Any:
+        return self._rag.generator(self._name)
+
+    @property
+    def context_window(self) -> int:
+        try:
+            return self._get().context_window
+        except ConfigError:
+            spec = self._rag.config.generators[self._name]
+            return getattr(spec.config, "context_window", None) or 8192
+
+    def count_tokens(self, text: str) -> int:
+        try:
+            return self._get().count_tokens(text)
+        except ConfigError:
+            from ragkit.budget import tiktoken_counter
+
+            return tiktoken_counter()(text)
+
+    async def generate(self, messages: Sequence[Message], **kwargs: Any) -> Reply:
+        return await self._get().generate(messages, **kwargs)
+
+    async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[Delta]:
+        async for delta in self._get().stream(messages, **kwargs):
+            yield delta
 
 
 __all__ = ["RAG", "build_component"]

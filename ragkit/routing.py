@@ -527,8 +527,10 @@ class RoutedGenerator:
             meta["cost_usd"] = sum(c.get("cost_usd", 0.0) for c in trace.calls)
         return meta
 
-    def _decide(self, messages: Sequence[Message], hits: Sequence[Hit] | None) -> _Trace:
-        query = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    def _decide(self, messages: Sequence[Message], hits: Sequence[Hit] | None, query: str | None = None) -> _Trace:
+        # A RAG prompt's user turn carries the sources too; the pipeline passes the bare question as ``query``.
+        if query is None:
+            query = next((m.content for m in reversed(messages) if m.role == "user"), "")
         t0 = time.perf_counter()
         decision = self.router.decide(query, hits=hits)
         trace = _Trace(decision, (time.perf_counter() - t0) * 1000)
@@ -536,9 +538,10 @@ class RoutedGenerator:
         return trace
 
     async def generate(self, messages: Sequence[Message], *, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
-                       json_schema: Mapping[str, Any] | None = None, hits: Sequence[Hit] | None = None) -> Reply:
+                       json_schema: Mapping[str, Any] | None = None, hits: Sequence[Hit] | None = None,
+                       query: str | None = None) -> Reply:
         """Route, call, fall back, escalate; ``reply.metadata["route"]`` says what happened and why."""
-        trace = self._decide(messages, hits)
+        trace = self._decide(messages, hits, query)
         kwargs = {"max_tokens": max_tokens, "tools": tools, "json_schema": json_schema}
         reply, used = await self._call_chain(trace.decision.generator, messages, kwargs, trace)
         escalate = getattr(self.router, "escalation_reason", None)
@@ -557,14 +560,14 @@ class RoutedGenerator:
         return replace(reply, metadata={**reply.metadata, "route": self._metadata(trace, used)})
 
     async def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
-                     hits: Sequence[Hit] | None = None) -> AsyncIterator[Delta]:
+                     hits: Sequence[Hit] | None = None, query: str | None = None) -> AsyncIterator[Delta]:
         """Stream from the routed generator; a cascade must judge the whole answer, so it yields it in one piece."""
         if getattr(self.router, "escalation_reason", None) is not None:
-            reply = await self.generate(messages, max_tokens=max_tokens, tools=tools, hits=hits)
+            reply = await self.generate(messages, max_tokens=max_tokens, tools=tools, hits=hits, query=query)
             yield Delta(text=reply.text)
             yield Delta(reply=reply)
             return
-        trace = self._decide(messages, hits)
+        trace = self._decide(messages, hits, query)
         order = [trace.decision.generator, *self.chain_after(trace.decision.generator)]
         for i, name in enumerate(order):
             started = False
