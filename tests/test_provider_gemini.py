@@ -437,8 +437,11 @@ async def test_connection_refused_is_unavailable():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     g = GeminiGenerator.from_config({"model": MODEL, "base_url": f"http://127.0.0.1:{port}"}, retry=RetryPolicy(RetryConfig(max_attempts=1)))
+    started = time.monotonic()
     with pytest.raises(Unavailable):
         await g.generate([Message("user", "x")])
+    # The SDK's implicit reconnect would sleep at least 1 s first; it must be off.
+    assert time.monotonic() - started < 1.0
     await g.aclose()
 
 
@@ -460,9 +463,10 @@ def test_missing_key_names_variable(monkeypatch):
 def test_unknown_model_needs_context_window(server):
     with pytest.raises(ConfigError, match="context_window"):
         GeminiGenerator.from_config({"model": "my-tuned-model"})
-    assert GeminiGenerator.from_config({"model": "my-tuned-model", "context_window": 32000}).context_window == 32000
-    assert GeminiGenerator.from_config({"model": "gemini-2.5-flash-preview-09-2025"}).context_window == 1_048_576
-    assert GeminiGenerator.from_config({"model": "gemini-1.5-pro-002"}).context_window == 2_097_152
+    unused = object()  # an injected client: these checks need no SDK client
+    assert GeminiGenerator.from_config({"model": "my-tuned-model", "context_window": 32000}, client=unused).context_window == 32000
+    assert GeminiGenerator.from_config({"model": "gemini-2.5-flash-preview-09-2025"}, client=unused).context_window == 1_048_576
+    assert GeminiGenerator.from_config({"model": "models/gemini-1.5-pro-002"}, client=unused).context_window == 2_097_152
 
 
 def test_config_forbids_unknown_keys_and_key_values():
@@ -529,3 +533,9 @@ async def test_embed_429_retried(server):
     server.script.append(Scripted(status=429, body=error(429, "RESOURCE_EXHAUSTED", "slow")))
     assert len(await e.embed_batch(["a", "b"])) == 2 and len(server.requests) == 2
     await e.aclose()
+
+
+def test_registry_names_resolve():
+    from ragkit.registry import resolve
+
+    assert resolve("generator", "gemini") is GeminiGenerator and resolve("embedder", "gemini") is GeminiEmbedder

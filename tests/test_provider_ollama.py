@@ -393,3 +393,9 @@ def test_importing_module_does_not_import_sdk():
 
     code = "import sys, ragkit.providers.ollama; print('ollama' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_registry_names_resolve():
+    from ragkit.registry import resolve
+
+    assert resolve("generator", "ollama") is OllamaGenerator and resolve("embedder", "ollama") is OllamaEmbedder
