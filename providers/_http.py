@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+import weakref
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
@@ -147,6 +149,25 @@ class ToolShapeCache(Generic[S]):
         return shaped
 
 
+class LoopLocalClient(Generic[S]):
+    """One SDK client per event loop: pooled HTTP connections cannot cross loops (each ``run_sync`` makes one)."""
+
+    def __init__(self, factory: Callable[[], S], *, fixed: bool = False) -> None:
+        self._factory = factory
+        # A client built around an injected HTTP client is the caller's to manage; it is never rebuilt.
+        self._fixed = fixed
+        self.current: S | None = None
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+
+    def get(self) -> S:
+        loop = asyncio.get_running_loop()
+        stale = not self._fixed and (self._loop is None or self._loop() is not loop)
+        if self.current is None or stale:
+            self.current = self._factory()
+            self._loop = weakref.ref(loop)
+        return self.current
+
+
 def sdk_import_error(package: str, extra: str) -> ConfigError:
     """The error raised when a vendor SDK is not installed."""
     return ConfigError(f"the {package!r} package is not installed: pip install 'ragkit[{extra}]'")
@@ -154,5 +175,5 @@ def sdk_import_error(package: str, extra: str) -> ConfigError:
 
 __all__ = [
     "build_config", "redact", "leaks", "error_detail", "parse_retry_after", "error_for_status", "ToolShapeCache",
-    "sdk_import_error", "REDACTED",
+    "LoopLocalClient", "sdk_import_error", "REDACTED",
 ]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import weakref
 from typing import Any, AsyncIterator, Literal, Mapping, NoReturn, Sequence
 
 from pydantic import SecretStr, model_validator
@@ -14,7 +12,7 @@ from ragkit.config import ComponentConfig, Field, secret_from_env
 from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
 from ragkit.generation import BaseEmbedder, BaseGenerator
 from ragkit.providers._http import (
-    ToolShapeCache, build_config, error_detail, error_for_status, leaks, redact, sdk_import_error,
+    LoopLocalClient, ToolShapeCache, build_config, error_detail, error_for_status, leaks, redact, sdk_import_error,
 )
 from ragkit.retry import RetryPolicy
 from ragkit.tokens import TiktokenCounter
@@ -97,25 +95,26 @@ class _Connection:
         self.sdk = openai
         self.config = config
         self.api_key: SecretStr | None = secret_from_env(config.api_key_env) if config.api_key_env else None
+        self._clients = LoopLocalClient(self._build, fixed=http_client is not None)
         self._http_client = http_client
-        self._client: Any = None
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+
+    def _build(self) -> Any:
+        c = self.config
+        return self.sdk.AsyncOpenAI(
+            api_key=self.api_key.get_secret_value() if self.api_key else NO_KEY,
+            base_url=c.base_url,
+            organization=c.organization,
+            timeout=c.timeout_s,
+            max_retries=0,
+            http_client=self._http_client,
+        )
 
     def client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        stale = self._http_client is None and (self._loop is None or self._loop() is not loop)
-        if self._client is None or stale:
-            c = self.config
-            self._client = self.sdk.AsyncOpenAI(
-                api_key=self.api_key.get_secret_value() if self.api_key else NO_KEY,
-                base_url=c.base_url,
-                organization=c.organization,
-                timeout=c.timeout_s,
-                max_retries=0,
-                http_client=self._http_client,
-            )
-            self._loop = weakref.ref(loop)
-        return self._client
+        return self._clients.get()
+
+    async def aclose(self) -> None:
+        if self._clients.current is not None:
+            await self._clients.current.close()
 
     def fail(self, e: BaseException) -> NoReturn:
         """Raise the ragkit error for an SDK exception; the only place SDK errors are mapped."""
@@ -313,8 +312,7 @@ class OpenAIGenerator(BaseGenerator):
 
     async def aclose(self) -> None:
         """Close the HTTP client of the current loop."""
-        if self._conn._client is not None:
-            await self._conn._client.close()
+        await self._conn.aclose()
 
 
 class OpenAIEmbedder(BaseEmbedder):
@@ -365,8 +363,7 @@ class OpenAIEmbedder(BaseEmbedder):
 
     async def aclose(self) -> None:
         """Close the HTTP client of the current loop."""
-        if self._conn._client is not None:
-            await self._conn._client.close()
+        await self._conn.aclose()
 
 
 __all__ = [

@@ -226,7 +226,7 @@ def anthropic_usage(input_tokens: int = 12, output_tokens: int = 3, cache_read: 
 
 
 def anthropic_message(
-    text: str | None = "Hello there!", *, model: str = "claude-sonnet-4-5", stop: str = "end_turn",
+    text: str | None = "Hello there!", *, model: str = "claude-haiku-4-5", stop: str = "end_turn",
     tool_uses: Sequence[tuple[str, str, Mapping[str, Any]]] = (), usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``message`` body; ``tool_uses`` as ``(id, name, input)``."""
@@ -239,7 +239,7 @@ def anthropic_message(
 
 
 def anthropic_events(
-    pieces: Sequence[str] = ("Hel", "lo", " there!"), *, model: str = "claude-sonnet-4-5", stop: str = "end_turn",
+    pieces: Sequence[str] = ("Hel", "lo", " there!"), *, model: str = "claude-haiku-4-5", stop: str = "end_turn",
     tool_uses: Sequence[tuple[str, str, Sequence[str]]] = (), input_tokens: int = 12, output_tokens: int = 3,
     cache_read: int = 0,
 ) -> list[tuple[str, Any]]:
