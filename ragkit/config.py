@@ -114,6 +114,7 @@ class PipelineConfig:
     generators: Mapping[str, ComponentSpec]
     default_generator: str | None
     settings: Mapping[str, ComponentConfig]
+    catalog: ComponentConfig | None = None  # ragkit.catalog.CatalogConfig when the file has a ``catalog`` section
 
     def dump(self) -> dict[str, Any]:
         """Plain data that ``parse_pipeline`` turns back into an equal config."""
@@ -126,6 +127,8 @@ class PipelineConfig:
             out["default_generator"] = self.default_generator
         for key, model in self.settings.items():
             out[key] = model.model_dump(mode="json", exclude_defaults=True)
+        if self.catalog is not None:
+            out["catalog"] = self.catalog.model_dump(mode="json", exclude_defaults=True)
         return out
 
     def dump_yaml(self) -> str:
@@ -242,12 +245,22 @@ def parse_pipeline(data: Any, *, lines: Mapping[tuple[Any, ...], int] | None = N
             for err in e.errors():
                 sub = (key,) + tuple(err["loc"])
                 problems.append(Problem(_fmt(sub), _line_for(lines, sub), err["msg"]))
+    catalog = None
+    if data.get("catalog") is not None:
+        from ragkit.catalog import CatalogConfig
+
+        try:
+            catalog = CatalogConfig.model_validate(data["catalog"])
+        except ValidationError as e:
+            for err in e.errors():
+                sub = ("catalog",) + tuple(err["loc"])
+                problems.append(Problem(_fmt(sub), _line_for(lines, sub), err["msg"]))
     index_dir = merged.get("index_dir")
     if not isinstance(index_dir, str) or not index_dir:
         problems.append(Problem("index_dir", _line_for(lines, ("index_dir",)), "expected a directory path string"))
     if problems:
         raise ConfigValidationError(problems, source)
-    config = PipelineConfig(str(index_dir), components, generators, default, settings)
+    config = PipelineConfig(str(index_dir), components, generators, default, settings, catalog)
     _check_references(config, lines, source)
     return config
 
@@ -318,6 +331,9 @@ def json_schema() -> dict[str, Any]:
     props["default_generator"] = {"type": "string"}
     for key, model in _settings_models().items():
         props[key] = model.model_json_schema()
+    from ragkit.catalog import CatalogConfig
+
+    props["catalog"] = CatalogConfig.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "ragkit pipeline", "type": "object", "properties": props, "additionalProperties": False}
 
 
