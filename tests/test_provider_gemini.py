@@ -539,3 +539,17 @@ def test_registry_names_resolve():
     from ragkit.registry import resolve
 
     assert resolve("generator", "gemini") is GeminiGenerator and resolve("embedder", "gemini") is GeminiEmbedder
+
+
+def test_generate_sync_twice(server):
+    g = make_generator(server)
+    assert g.generate_sync([Message("user", "a")]).text == "Hello!"
+    assert g.generate_sync([Message("user", "b")]).text == "Hello!"
+    assert [r["body"]["contents"][0]["parts"][0]["text"] for r in server.requests] == ["a", "b"]
+
+
+async def test_invalid_api_key_400_is_auth_error(server, gen):
+    server.script.append(Scripted(status=400, body=error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")))
+    with pytest.raises(AuthError):
+        await gen.generate([Message("user", "x")])
+    assert len(server.requests) == 1

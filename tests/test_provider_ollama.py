@@ -399,3 +399,10 @@ def test_registry_names_resolve():
     from ragkit.registry import resolve
 
     assert resolve("generator", "ollama") is OllamaGenerator and resolve("embedder", "ollama") is OllamaEmbedder
+
+
+def test_generate_sync_twice_uses_a_client_per_loop(wire):
+    g = make_generator()
+    assert g.generate_sync([Message("user", "a")]).text == "Hello!"
+    assert g.generate_sync([Message("user", "b")]).text == "Hello!"  # a new loop: the first loop's pool must not be reused
+    assert [b["messages"][0]["content"] for b in wire.chat] == ["a", "b"]
