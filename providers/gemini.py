@@ -286,10 +286,12 @@ class GeminiGenerator(BaseGenerator):
         found = self._declarations.get(key)
         if found is None:
             _, types = _sdk()
+            parameters = gemini_schema(spec.parameters)
+            # Gemini rejects an OBJECT with no properties; a tool without arguments declares none.
+            if parameters.get("type", "object") == "object" and not parameters.get("properties"):
+                parameters = None
             with _Translating(self.config.model):
-                found = types.FunctionDeclaration(
-                    name=spec.name, description=spec.description, parameters=gemini_schema(spec.parameters)
-                )
+                found = types.FunctionDeclaration(name=spec.name, description=spec.description, parameters=parameters)
             self._declarations[key] = found
         return found
 

@@ -251,6 +251,11 @@ async def test_tools_shape_and_two_calls(server, gen):
     assert json.loads(second.arguments) == {"city": "Rome", "unit": "C"}
 
 
+async def test_tool_without_arguments_declares_no_parameters(server, gen):
+    await gen.generate([Message("user", "time?")], tools=[ToolSpec("now", "Current time.", {"type": "object", "properties": {}})])
+    assert server.requests[0]["body"]["tools"] == [{"functionDeclarations": [{"name": "now", "description": "Current time."}]}]
+
+
 async def test_tool_declaration_converted_once(server, gen):
     assert gen.declaration(WEATHER) is gen.declaration(ToolSpec(WEATHER.name, WEATHER.description, dict(WEATHER.parameters)))
 
