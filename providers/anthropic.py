@@ -133,8 +133,10 @@ class AnthropicGenerator(BaseGenerator):
         self._tools = ToolShapeCache(_tool_shape)
 
     @classmethod
-    def from_config(cls, config: AnthropicGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> AnthropicGenerator:
-        return cls(config, **collaborators)
+    def from_config(
+        cls, config: AnthropicGeneratorConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+    ) -> AnthropicGenerator:
+        return cls(config, retry=retry, http_client=http_client)
 
     def __repr__(self) -> str:
         return f"AnthropicGenerator(model={self.config.model!r}, base_url={self.config.base_url!r})"

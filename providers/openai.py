@@ -203,8 +203,10 @@ class OpenAIGenerator(BaseGenerator):
         self._exact_counter: TiktokenCounter | None | bool = None
 
     @classmethod
-    def from_config(cls, config: OpenAIGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> OpenAIGenerator:
-        return cls(config, **collaborators)
+    def from_config(
+        cls, config: OpenAIGeneratorConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+    ) -> OpenAIGenerator:
+        return cls(config, retry=retry, http_client=http_client)
 
     def __repr__(self) -> str:
         return f"OpenAIGenerator(model={self.config.model!r}, base_url={self.config.base_url!r})"
@@ -337,8 +339,10 @@ class OpenAIEmbedder(BaseEmbedder):
         self._conn = _Connection(cfg, http_client)
 
     @classmethod
-    def from_config(cls, config: OpenAIEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> OpenAIEmbedder:
-        return cls(config, **collaborators)
+    def from_config(
+        cls, config: OpenAIEmbedderConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+    ) -> OpenAIEmbedder:
+        return cls(config, retry=retry, http_client=http_client)
 
     def __repr__(self) -> str:
         return f"OpenAIEmbedder(model={self.config.model!r}, dim={self.dim}, base_url={self.config.base_url!r})"

@@ -447,3 +447,30 @@ def test_wire_fixtures_match_the_sdk_types():
     for _, data in openai_chunks(tool_calls=[("c", "f", ["{}"])])[:-1]:
         ChatCompletionChunk.model_validate(data, strict=True)
     CreateEmbeddingResponse.model_validate(openai_embeddings([[0.1, 0.2]]), strict=True)
+
+
+async def test_pipeline_builds_it_from_a_validated_block(server):
+    from ragkit.config import ComponentSpec
+    from ragkit.pipeline import build_component
+
+    config = OpenAIGenerator.Config.model_validate(
+        {"model": "qwen2.5-0.5b", "context_window": 4096, "base_url": server.url + "/v1", "api_key_env": None}
+    )
+    gen = build_component(ComponentSpec("generator", "openai", config), retry=no_retry(), counter=object())
+    assert isinstance(gen, OpenAIGenerator) and gen.retry.config.max_attempts == 1
+    assert (await gen.generate([Message("user", "hi")])).text == "Hello there!"
+
+
+async def test_injected_http_client_is_used():
+    import httpx2
+
+    seen = []
+
+    def handler(request):
+        seen.append(request.url.path)
+        return httpx2.Response(200, json=openai_completion("via injected client"))
+
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as http:
+        gen = OpenAIGenerator(model="gpt-4o", api_key_env=KEY_ENV, http_client=http, retry=no_retry())
+        assert (await gen.generate([Message("user", "hi")])).text == "via injected client"
+    assert seen == ["/v1/chat/completions"]
