@@ -118,7 +118,11 @@ class LlamaCppConfig(LlamaCppModelConfig):
     max_output_tokens: int = Field(512, ge=1, le=1_048_576, description="Default answer length cap.")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy, reproducible.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
-    repeat_penalty: float = Field(1.1, ge=0.5, le=3.0, description="Penalty on recently generated tokens.")
+    repeat_penalty: float = Field(
+        1.1, ge=0.5, le=3.0,
+        description="Penalty on recently generated tokens, for free text only: JSON must repeat its punctuation and "
+        "tool arguments copy the user's words, so grammar-constrained replies use none.",
+    )
     logprobs: bool = Field(False, description="Put the answer's mean token log-probability in metadata['mean_logprob'].")
     max_tool_calls: int = Field(4, ge=1, le=64, description="Most tool calls the model may emit in one reply.")
     prefix_cache: bool = Field(
@@ -244,13 +248,11 @@ def tool_reply_schema(specs: Sequence[ToolSpec], *, max_calls: int, answer_schem
 
 def tool_prompt(specs: Sequence[ToolSpec]) -> str:
     """The system-prompt section that tells a local model which tools exist and how to call them."""
-    lines = ["You can call these tools:"]
+    lines = ["You have tools. Tools:"]
     for s in specs:
-        props = (s.parameters or {}).get("properties", {})
-        args = ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in props.items())
-        lines.append(f"- {s.name}({args}): {s.description}".rstrip(": "))
-    lines.append('To call tools reply with JSON {"tool_calls": [{"name": "<tool>", "arguments": {...}}]}. '
-                 'When you can answer without a tool reply with JSON {"answer": "<text>"}.')
+        lines.append(f"- {s.name}: {s.description} Arguments (JSON Schema): {json.dumps(dict(s.parameters))}")
+    lines.append('To call a tool, reply {"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}]}, '
+                 "copying values from the user's message. Otherwise reply {\"answer\": \"<your answer>\"}.")
     return "\n".join(lines)
 
 
@@ -325,11 +327,12 @@ class LlamaCppGenerator(BaseGenerator):
         c = self.config
         kwargs: dict[str, Any] = dict(
             messages=chat_messages(messages, specs), max_tokens=max_tokens or c.max_output_tokens,
-            temperature=c.temperature, top_p=c.top_p, repeat_penalty=c.repeat_penalty, seed=c.seed,
+            temperature=c.temperature, top_p=c.top_p, seed=c.seed,
             logits_processor=self._rt._lib.LogitsProcessorList([recorder]),
         )
         schema = (tool_reply_schema(specs, max_calls=c.max_tool_calls, answer_schema=json_schema) if specs
                   else json_schema)
+        kwargs["repeat_penalty"] = c.repeat_penalty if schema is None else 1.0
         if schema is not None:
             try:
                 kwargs["grammar"] = self._rt._lib.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
