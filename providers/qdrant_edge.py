@@ -9,6 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
+import numpy as np
+
 from ragkit.config import ComponentConfig, Field
 from ragkit.errors import ConfigError, DataError, ProviderError
 from ragkit.filters import PayloadType, to_qdrant
@@ -176,18 +178,21 @@ class QdrantEdgeStore:
                      sparse: Sequence[SparseVector] | None = None) -> None:
         self._ready()
         check_batch(ids, vectors, payloads, sparse, self._dim)
+        if ids:
+            await asyncio.to_thread(self._write, ids, vectors, payloads, sparse)
+
+    def _write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
+               sparse: Sequence[SparseVector] | None) -> None:
         qe = self._qe
         points = []
         for i, cid in enumerate(ids):
-            vec: dict[str, Any] = {DENSE: list(map(float, vectors[i]))}
+            # Lists and numpy rows go to the binding as they are: a per-element float() pass costs more than the write.
+            v = vectors[i]
+            vec: dict[str, Any] = {DENSE: v if isinstance(v, (list, np.ndarray)) else list(v)}
             if sparse is not None and sparse[i].indices:
                 vec[SPARSE] = self._sparse(sparse[i])
             points.append(qe.Point(point_id(cid), vec, with_chunk_id(cid, payloads[i])))
-        if points:
-            await asyncio.to_thread(self._write, qe.UpdateOperation.upsert_points(points))
-
-    def _write(self, op: Any) -> None:
-        self._update(op)
+        self._update(qe.UpdateOperation.upsert_points(points))
         if self.config.optimize_on_upsert:
             self._optimize()
 
@@ -221,8 +226,6 @@ class QdrantEdgeStore:
             raise ProviderError(f"query failed: {e}", provider="qdrant_edge") from e
 
     def _filter(self, spec: Mapping[str, Any] | None) -> Any:
-        import numpy as np
-
         # qdrant_edge's MatchValue reads a Python bool as the integer 1 (bool subclasses int); numpy.bool_ stays a bool.
         return to_qdrant(spec, self._qe, self._qe.RangeFloat, bool_value=np.bool_)
 

@@ -1,0 +1,122 @@
+"""Vector store benchmark: upsert throughput, top-10 latency and recall@10 against exact search.
+
+    python3 benchmarks/vector_store.py --n 100000 --dim 384 --json
+    python3 benchmarks/vector_store.py --n 5000 --queries 50          # quick run
+
+Data: unit vectors drawn around ``--clusters`` Gaussian centres; queries come from the same distribution.
+Prints one JSON object {"stores": [{"name", "upsert_points_per_s", "search_p50_ms", "recall_at_10"}, ...]};
+details (index build time, segment counts) go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ragkit.providers.qdrant_edge import QdrantEdgeStore  # noqa: E402
+from ragkit.providers.qdrant_server import QdrantServerStore  # noqa: E402
+
+TOP_K = 10
+
+
+def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator, spread: float) -> np.ndarray:
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    points = centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, dim)).astype(np.float32) * (spread / np.sqrt(dim))
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
+    out = []
+    for i in range(0, len(queries), 50):
+        sims = queries[i : i + 50] @ data.T
+        idx = np.argpartition(-sims, k, axis=1)[:, :k]
+        out.extend(set(map(int, row)) for row in idx)
+    return out
+
+
+async def run_store(name: str, store, data: np.ndarray, queries: np.ndarray, truth: list[set[int]], batch: int) -> dict:
+    await store.ensure_collection(data.shape[1])
+    ids = [str(i) for i in range(len(data))]
+    t0 = time.perf_counter()
+    for s in range(0, len(data), batch):
+        rows = data[s : s + batch].tolist()
+        await store.upsert(ids[s : s + batch], rows, [{"doc_id": str(i)} for i in range(s, s + len(rows))])
+    upsert_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    await store.optimize()
+    optimize_s = time.perf_counter() - t1
+    detail = {"upsert_s": round(upsert_s, 2), "optimize_s": round(optimize_s, 2)}
+    if hasattr(store, "info"):
+        detail.update(store.info())
+    for q in queries[:10]:  # warm caches
+        await store.search_dense(q.tolist(), TOP_K)
+    latencies, hits = [], 0
+    for q, want in zip(queries, truth):
+        qv = q.tolist()
+        t = time.perf_counter()
+        rows = await store.search_dense(qv, TOP_K)
+        latencies.append((time.perf_counter() - t) * 1000)
+        hits += len({int(cid) for cid, _, _ in rows} & want)
+    await store.close()
+    print(f"{name}: {detail}", file=sys.stderr)
+    return {
+        "name": name,
+        "upsert_points_per_s": round(len(data) / upsert_s, 1),
+        "search_p50_ms": round(float(np.percentile(latencies, 50)), 3),
+        "recall_at_10": round(hits / (TOP_K * len(queries)), 4),
+    }
+
+
+async def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=10_000, help="points to index")
+    p.add_argument("--dim", type=int, default=384)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--clusters", type=int, default=100)
+    p.add_argument("--spread", type=float, default=0.7, help="noise norm around a cluster centre (centres have norm 1)")
+    p.add_argument("--batch", type=int, default=2000, help="points per upsert call")
+    p.add_argument("--stores", default="qdrant_edge,qdrant_client_local", help="comma-separated store names")
+    p.add_argument("--hnsw-m", type=int, default=16)
+    p.add_argument("--ef-construct", type=int, default=128)
+    p.add_argument("--ef", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
+    args = p.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    both = clustered(args.n + args.queries, args.dim, args.clusters, rng, args.spread)
+    data, queries = both[: args.n], both[args.n :]
+    truth = exact_top_k(data, queries, TOP_K)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.stores.split(","):
+            if name == "qdrant_edge":
+                store = QdrantEdgeStore(QdrantEdgeStore.Config(
+                    path=str(Path(tmp) / "edge"), hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct, hnsw_ef=args.ef))
+            elif name == "qdrant_client_local":
+                store = QdrantServerStore(QdrantServerStore.Config(location=":memory:", collection="bench"))
+            else:
+                p.error(f"unknown store {name!r}")
+            rows.append(await run_store(name, store, data, queries, truth, args.batch))
+    result = {"stores": rows}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for r in rows:
+            print(f"{r['name']:<22} upsert {r['upsert_points_per_s']:>10.0f} pts/s   p50 {r['search_p50_ms']:7.3f} ms   "
+                  f"recall@10 {r['recall_at_10']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
