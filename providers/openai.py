@@ -252,9 +252,14 @@ class OpenAIGenerator(BaseGenerator):
             ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
             for c in (choice.message.tool_calls or ()) if getattr(c, "function", None) is not None
         )
+        stop = _stop(choice.finish_reason, bool(calls))
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal and not choice.message.content:
+            # Structured output reports a refusal in its own field, with finish_reason "stop".
+            stop = "content_filter"
         return Reply(
             text=choice.message.content or "", model=resp.model or self.config.model, usage=_usage(resp.usage),
-            stop_reason=_stop(choice.finish_reason, bool(calls)), tool_calls=calls,
+            stop_reason=stop, tool_calls=calls, metadata={"refusal": refusal} if refusal else {},
         )
 
     async def _stream(

@@ -143,6 +143,14 @@ async def test_json_schema_becomes_response_format(server):
     assert reply.text == '{"answer": "288 litres"}'
 
 
+async def test_refusal_is_reported_as_content_filter(server):
+    body = openai_completion(None)
+    body["choices"][0]["message"]["refusal"] = "I can't help with that."
+    server.script("POST", CHAT, json_response(body))
+    reply = await make(server).generate([Message("user", "x")], json_schema={"type": "object"})
+    assert reply.stop_reason == "content_filter" and reply.text == "" and reply.metadata["refusal"] == "I can't help with that."
+
+
 async def test_stream_sends_include_usage_and_assembles_reply(server):
     gen = make(server)
     deltas = [d async for d in gen.stream([Message("user", "hi")], max_tokens=9)]
