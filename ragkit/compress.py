@@ -237,7 +237,8 @@ class ExtractiveCompressor:
         chunk_reasons: dict[str, str] = {}
 
         live = self._dedup_chunks(hits, dropped, chunk_reasons)
-        sentences = self._sentences(hits, live, dropped)
+        split_counts: dict[int, int] = {}
+        sentences = self._sentences(hits, live, dropped, split_counts)
         self._score(query, hits, sentences)
 
         budget = max(0, budget_tokens)
@@ -250,7 +251,7 @@ class ExtractiveCompressor:
                 used += s.tokens
 
         by_key = {(s.hit, s.index): s for s in sentences}
-        texts = {i: self._render(hits[i].chunk.text, [by_key[k] for k in sorted(kept) if k[0] == i]) for i in live}
+        texts = {i: self._render(hits[i].chunk.text, [by_key[k] for k in sorted(kept) if k[0] == i], split_counts[i]) for i in live}
         total = sum(count(t) for t in texts.values() if t)
         # Counts do not add up exactly across joins; shed the weakest kept sentence until the real count fits.
         for s in reversed(order):
@@ -260,7 +261,7 @@ class ExtractiveCompressor:
                 continue
             kept.discard((s.hit, s.index))
             old = texts[s.hit]
-            texts[s.hit] = self._render(hits[s.hit].chunk.text, [by_key[k] for k in sorted(kept) if k[0] == s.hit])
+            texts[s.hit] = self._render(hits[s.hit].chunk.text, [by_key[k] for k in sorted(kept) if k[0] == s.hit], split_counts[s.hit])
             total += (count(texts[s.hit]) if texts[s.hit] else 0) - (count(old) if old else 0)
         for s in sentences:
             if (s.hit, s.index) not in kept:
@@ -274,7 +275,7 @@ class ExtractiveCompressor:
                 chunk_reasons[hit.chunk.id] = "no sentence fit the budget"
                 continue
             best = max(s.score for s in mine)
-            if texts[i] == hit.chunk.text:
+            if len(mine) == split_counts[i]:  # every sentence kept: the chunk goes through untouched
                 out.append((best, hit))
                 continue
             spans = tuple((s.start, s.end) for s in mine)
@@ -309,13 +310,15 @@ class ExtractiveCompressor:
             live.append(i)
         return live
 
-    def _sentences(self, hits: Sequence[Hit], live: Sequence[int], dropped: list[DroppedText]) -> list[_Sentence]:
+    def _sentences(self, hits: Sequence[Hit], live: Sequence[int], dropped: list[DroppedText], split_counts: dict[int, int]) -> list[_Sentence]:
         c = self.config
         out: list[_Sentence] = []
         seen: list[tuple[frozenset, str]] = []
         for i in live:
             text = hits[i].chunk.text
-            for n, (s, e) in enumerate(split_sentences(text)):
+            spans = split_sentences(text)
+            split_counts[i] = len(spans)
+            for n, (s, e) in enumerate(spans):
                 piece = text[s:e]
                 sh = shingles(_norm_words(piece), c.shingle_size)
                 dup = next((cid for other, cid in seen if len(other) * c.dedup_threshold <= len(sh) <= len(other) / c.dedup_threshold
@@ -381,8 +384,10 @@ class ExtractiveCompressor:
         return out
 
     @staticmethod
-    def _render(text: str, kept: Sequence[_Sentence]) -> str:
+    def _render(text: str, kept: Sequence[_Sentence], total: int) -> str:
         """Kept sentences in source order; adjacent ones keep their original spacing, gaps become " … "."""
+        if kept and len(kept) == total:
+            return text
         parts: list[str] = []
         prev: _Sentence | None = None
         for s in kept:
