@@ -49,7 +49,7 @@ async def run_store(name: str, store, data: np.ndarray, queries: np.ndarray, tru
     ids = [str(i) for i in range(len(data))]
     t0 = time.perf_counter()
     for s in range(0, len(data), batch):
-        rows = data[s : s + batch].tolist()
+        rows = data[s : s + batch]
         await store.upsert(ids[s : s + batch], rows, [{"doc_id": str(i)} for i in range(s, s + len(rows))])
     upsert_s = time.perf_counter() - t0
     t1 = time.perf_counter()
