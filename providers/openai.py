@@ -73,6 +73,9 @@ class OpenAIGeneratorConfig(_ConnectionConfig):
         "auto", description="Request field for the reply cap; auto: max_completion_tokens for OpenAI, max_tokens with base_url."
     )
     stream_usage: bool = Field(True, description="Ask for token usage at the end of a stream (stream_options.include_usage).")
+    json_mode: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="How json_schema is sent: response_format json_schema (OpenAI, vLLM), or json_object + schema (llama-cpp-python)."
+    )
 
 
 class OpenAIEmbedderConfig(_ConnectionConfig):
@@ -228,7 +231,9 @@ class OpenAIGenerator(BaseGenerator):
         if tools:
             req["tools"] = self.tool_shapes(tools)
             req["parallel_tool_calls"] = True
-        if json_schema is not None:
+        if json_schema is not None and cfg.json_mode == "json_object":
+            req["response_format"] = {"type": "json_object", "schema": dict(json_schema)}
+        elif json_schema is not None:
             req["response_format"] = {"type": "json_schema", "json_schema": {"name": _schema_name(json_schema), "schema": dict(json_schema)}}
         if stream:
             req["stream"] = True

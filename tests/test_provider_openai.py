@@ -141,6 +141,8 @@ async def test_json_schema_becomes_response_format(server):
         "type": "json_schema", "json_schema": {"name": "Answer_card", "schema": schema},
     }
     assert reply.text == '{"answer": "288 litres"}'
+    await make(server, json_mode="json_object").generate([Message("user", "size?")], json_schema=schema)
+    assert server.requests[1].json["response_format"] == {"type": "json_object", "schema": schema}
 
 
 async def test_refusal_is_reported_as_content_filter(server):
