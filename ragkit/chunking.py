@@ -12,13 +12,15 @@ import logging
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, Mapping, Sequence
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from ragkit.config import ComponentConfig
 from ragkit.errors import ConfigError, DataError
-from ragkit.tokens import TiktokenCounter, TokenCounter
+from ragkit.tokens import OFFLINE_ENCODINGS, TiktokenCounter, TokenCounter, get_encoding
 from ragkit.types import Chunk, Document
 
 log = logging.getLogger("ragkit.chunking")
@@ -40,8 +42,44 @@ def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=None)
+def _token_byte_lengths(encoding: str) -> np.ndarray:
+    enc = get_encoding(encoding)
+    lengths = np.ones(enc.n_vocab, dtype=np.int64)  # ids missing from the vocabulary are never produced
+    for t in range(enc.n_vocab):
+        try:
+            lengths[t] = len(enc.decode_single_token_bytes(t))
+        except KeyError:
+            pass
+    return lengths
+
+
+def _tiktoken_cuts(text: str, counter: TiktokenCounter) -> list[int] | None:
+    # Offsets from a per-encoding table of token byte lengths: same result as spans(), without its per-token Python loop.
+    try:
+        data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    except UnicodeEncodeError:  # lone surrogates: let the counter's own spans() deal with them
+        return None
+    # Same tokens as counter.encode (no special tokens recognised), straight into numpy.
+    tokens = get_encoding(counter.name).encode_to_numpy(text, disallowed_special=())
+    if len(tokens) == 0:
+        return [0, len(text)]
+    lengths = _token_byte_lengths(counter.name)[tokens]
+    starts = np.cumsum(lengths) - lengths
+    if len(data) != len(text):  # non-ASCII: map byte offsets to the char holding that byte
+        starts = (np.cumsum((data & 0xC0) != 0x80) - 1)[starts]
+    cuts = starts.tolist()
+    cuts[0] = 0
+    cuts.append(len(text))
+    return cuts
+
+
 def token_cuts(text: str, counter: TokenCounter) -> list[int]:
     """Char positions where tokens start (the first is 0), then ``len(text)``: cuts i..j hold j - i tokens."""
+    if isinstance(counter, TiktokenCounter) and counter.name in OFFLINE_ENCODINGS:
+        cuts = _tiktoken_cuts(text, counter)
+        if cuts is not None:
+            return cuts
     spans = counter.spans(text)
     cuts = [0]
     cuts.extend(s for s, _ in spans[1:])
@@ -75,6 +113,9 @@ class _Budget:
         self.tokens = max_tokens - base - cost
         if self.tokens < 1:
             raise ConfigError(f"max_tokens={max_tokens} leaves no room for text after the prefix ({cost} tokens)")
+        # Plans count tokens of the whole text; a stripped slice often re-tokenizes one token longer
+        # (" Sweyn" is one token, "Sweyn" two), so plan one short and let fit() rarely need a second count.
+        self.plan = self.tokens - 1 if self.tokens >= 32 else self.tokens
 
     def fit(self, text: str, s: int, e: int, cuts: Sequence[int]) -> tuple[int, Range | None]:
         """The largest end ``<= e`` whose stripped body fits with the prefix, and that stripped body range."""
@@ -123,7 +164,7 @@ def token_windows(
     s = 0
     while True:
         i = bisect_right(cuts, s) - 1
-        e, body = budget.fit(text, s, cuts[min(i + budget.tokens, n)], cuts)
+        e, body = budget.fit(text, s, cuts[min(i + budget.plan, n)], cuts)
         if body is not None:
             out.append(body)
         if e >= last:
@@ -177,7 +218,7 @@ def recursive_ranges(
         return []
     budget = _Budget(counter, max_tokens, prefix)
     cuts = token_cuts(text, counter) if cuts is None else cuts
-    units = _units(text, start, end, cuts, budget.tokens)
+    units = _units(text, start, end, cuts, budget.plan)
     bounds = [u[0] for u in units] + [end]
     last = start + len(text[start:end].rstrip())
     out: list[Range] = []
@@ -186,7 +227,7 @@ def recursive_ranges(
         while bounds[idx] <= s:
             idx += 1
         # Greedy: take whole units while the plan fits; fit() trims if the real count disagrees.
-        while idx + 1 < len(bounds) and _ntok(cuts, s, bounds[idx + 1]) <= budget.tokens:
+        while idx + 1 < len(bounds) and _ntok(cuts, s, bounds[idx + 1]) <= budget.plan:
             idx += 1
         s, body = budget.fit(text, s, bounds[idx], cuts)
         if body is not None:
