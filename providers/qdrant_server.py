@@ -59,6 +59,7 @@ class QdrantServerStore:
         hnsw_ef: int = Field(128, ge=8, le=4096, description="HNSW candidates while searching")
         timeout_s: float = Field(30.0, gt=0, le=600, description="request timeout in seconds")
         prefer_grpc: bool = Field(False, description="talk gRPC instead of REST to a server")
+        check_compatibility: bool = Field(True, description="compare client and server versions when connecting")
         payload_schema: dict[str, PayloadType] = Field(
             default_factory=dict, max_length=256, description="payload field -> index type, for filtered search"
         )
@@ -85,7 +86,7 @@ class QdrantServerStore:
             api_key = secret_from_env(config.api_key_env, required=False, what="Qdrant API key")
             kwargs: dict[str, Any] = {"timeout": int(config.timeout_s)}
             if config.url:
-                kwargs.update(url=config.url, prefer_grpc=config.prefer_grpc,
+                kwargs.update(url=config.url, prefer_grpc=config.prefer_grpc, check_compatibility=config.check_compatibility,
                               api_key=api_key.get_secret_value() if api_key else None)
             elif config.location:
                 kwargs = {"location": config.location}
