@@ -198,7 +198,11 @@ class ExtractiveCompressorConfig(ComponentConfig):
     embedding_weight: float = Field(0.3, ge=0.0, le=1.0, description="Weight of the embedding cosine when an embed function is given.")
     neighbour_weight: float = Field(0.3, ge=0.0, le=1.0, description="Share of an adjacent sentence's score a sentence inherits (answers often follow the matching sentence).")
     chunk_weight: float = Field(0.3, ge=0.0, le=1.0, description="Weight of the whole chunk's query coverage in each of its sentences' score.")
-    length_exponent: float = Field(1.0, ge=0.0, le=1.0, description="Packing order is score / tokens**exponent; 1 is pure relevance per token.")
+    identifier_boost: float = Field(2.0, ge=1.0, le=10.0, description="Multiplier on query terms with digits (numbers, ids like LABO-288): exact identifiers are the most specific evidence.")
+    lead_weight: float = Field(0.5, ge=0.0, le=1.0, description="Bonus for a chunk's first sentence, which usually names its topic.")
+    feedback_weight: float = Field(0.3, ge=0.0, le=1.0, description="Weight of terms from the best sentences added to the query (pseudo-relevance feedback; helps multi-hop questions).")
+    feedback_sentences: int = Field(3, ge=0, le=20, description="How many top sentences feed the query expansion.")
+    length_exponent: float = Field(0.7, ge=0.0, le=1.0, description="Packing order is score / tokens**exponent; 1 is pure relevance per token, lower favours longer sentences.")
     reorder: str = Field("none", pattern="^(none|lost_in_the_middle)$", description="Order of the returned hits: as given, or best at both ends.")
 
 
@@ -335,32 +339,30 @@ class ExtractiveCompressor:
         c = self.config
         if not sentences:
             return
-        q_all = terms(query)
-        q_terms = list(dict.fromkeys(t for t in q_all if t not in _STOPWORDS)) or list(dict.fromkeys(q_all))
         n = len(sentences)
         df: dict[str, int] = {}
         for s in sentences:
             for t in set(s.words):
                 df[t] = df.get(t, 0) + 1
-        idf = {t: math.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in q_terms}
-        avg = sum(len(s.words) for s in sentences) / n or 1.0
-        raw: list[float] = []
-        for s in sentences:
-            tf: dict[str, int] = {}
-            for w in s.words:
-                if w in idf:
-                    tf[w] = tf.get(w, 0) + 1
-            norm = c.k1 * (1 - c.b + c.b * len(s.words) / avg)
-            raw.append(sum(idf[t] * f * (c.k1 + 1) / (f + norm) for t, f in tf.items()))
-        top = max(raw) or 1.0
-        lexical = [r / top for r in raw]
+        q_all = terms(query)
+        q_terms = list(dict.fromkeys(t for t in q_all if t not in _STOPWORDS)) or list(dict.fromkeys(q_all))
+        weights = {t: self._idf(t, df, n) * (c.identifier_boost if any(ch.isdigit() for ch in t) else 1.0) for t in q_terms}
+        lexical = self._bm25(sentences, weights)
+        if c.feedback_weight and c.feedback_sentences:
+            # Second pass: words of the best first-pass sentences join the query at a lower weight, so a
+            # passage about the entity the first hop names (the bridge) can score too.
+            top = sorted(range(n), key=lambda k: -lexical[k])[: c.feedback_sentences]
+            extra = {t for k in top if lexical[k] > 0 for t in sentences[k].words if t not in _STOPWORDS and t not in weights}
+            expanded = {**weights, **{t: c.feedback_weight * self._idf(t, df, n) for t in extra}}
+            second = self._bm25(sentences, expanded)
+            lexical = [(a + c.feedback_weight * b) / (1 + c.feedback_weight) for a, b in zip(lexical, second)]
 
         # Chunk coverage: the share of the query's IDF mass that the chunk mentions anywhere.
-        mass = sum(idf.values()) or 1.0
+        mass = sum(weights.values()) or 1.0
         covered: dict[int, set[str]] = {}
         for s in sentences:
-            covered.setdefault(s.hit, set()).update(w for w in s.words if w in idf)
-        coverage = {h: sum(idf[t] for t in ts) / mass for h, ts in covered.items()}
+            covered.setdefault(s.hit, set()).update(w for w in s.words if w in weights)
+        coverage = {h: sum(weights[t] for t in ts) / mass for h, ts in covered.items()}
 
         semantic = self._cosines(query, sentences) if self._embed is not None else None
         base = []
@@ -371,7 +373,28 @@ class ExtractiveCompressor:
             base.append(value)
         for k, s in enumerate(sentences):
             neighbours = [base[j] for j in (k - 1, k + 1) if 0 <= j < n and sentences[j].hit == s.hit and abs(sentences[j].index - s.index) == 1]
-            s.score = base[k] + c.neighbour_weight * max(neighbours, default=0.0) + c.chunk_weight * coverage.get(s.hit, 0.0)
+            s.score = (base[k] + c.neighbour_weight * max(neighbours, default=0.0) + c.chunk_weight * coverage.get(s.hit, 0.0)
+                       + (c.lead_weight if s.index == 0 else 0.0))
+
+    @staticmethod
+    def _idf(term: str, df: Mapping[str, int], n: int) -> float:
+        f = df.get(term, 0)
+        return math.log(1 + (n - f + 0.5) / (f + 0.5))
+
+    def _bm25(self, sentences: Sequence[_Sentence], weights: Mapping[str, float]) -> list[float]:
+        """BM25 of every sentence for weighted query terms, scaled so the best is 1."""
+        c = self.config
+        avg = sum(len(s.words) for s in sentences) / len(sentences) or 1.0
+        raw: list[float] = []
+        for s in sentences:
+            tf: dict[str, int] = {}
+            for w in s.words:
+                if w in weights:
+                    tf[w] = tf.get(w, 0) + 1
+            norm = c.k1 * (1 - c.b + c.b * len(s.words) / avg)
+            raw.append(sum(weights[t] * f * (c.k1 + 1) / (f + norm) for t, f in tf.items()))
+        top = max(raw) or 1.0
+        return [r / top for r in raw]
 
     def _cosines(self, query: str, sentences: list[_Sentence]) -> list[float]:
         vectors = list(self._embed([query] + [s.text for s in sentences]))  # type: ignore[misc]
