@@ -319,6 +319,11 @@ class LlamaCppGenerator(BaseGenerator):
         """Load the model now instead of on first use."""
         _ = self._rt.llama
 
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama`` (loaded on first access); not thread-safe, hold no other call open."""
+        return self._rt.llama
+
     def count_tokens(self, text: str) -> int:
         return self._rt.count_tokens(text)
 

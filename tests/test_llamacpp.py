@@ -217,7 +217,7 @@ def test_models_command(capsys):
 class TestSmolLM2(GeneratorContract):
     @pytest.fixture(scope="class")
     def generator(self):
-        return LlamaCppGenerator.from_config({"n_ctx": 1024, "n_threads": 2, "logprobs": True})
+        return LlamaCppGenerator.from_config({"n_ctx": 1024, "n_threads": 1, "logprobs": True})
 
     async def test_real_completion(self, generator):
         reply = await generator.generate([Message("user", "What is the capital of France? Answer in one word.")],
