@@ -167,6 +167,13 @@ class LoopLocalClient(Generic[S]):
             self._loop = weakref.ref(loop)
         return self.current
 
+    async def aclose(self) -> None:
+        """Close a client this built on the running loop; one of a finished loop, or around an injected HTTP client, is dropped."""
+        client, owner = self.current, self._loop() if self._loop else None
+        self.current = None
+        if client is not None and not self._fixed and owner is asyncio.get_running_loop():
+            await client.close()
+
 
 def sdk_import_error(package: str, extra: str) -> ConfigError:
     """The error raised when a vendor SDK is not installed."""

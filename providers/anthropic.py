@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, AsyncIterator, Mapping, NoReturn, Sequence
 
 from pydantic import SecretStr
@@ -17,7 +16,6 @@ from ragkit.providers._http import (
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
-log = logging.getLogger("ragkit.providers.anthropic")
 PROVIDER = "anthropic"
 # Every current Claude model has at least this window; others need context_window set.
 CLAUDE_CONTEXT_WINDOW = 200_000
@@ -259,8 +257,7 @@ class AnthropicGenerator(BaseGenerator):
 
     async def aclose(self) -> None:
         """Close the HTTP client of the current loop."""
-        if self._clients.current is not None:
-            await self._clients.current.close()
+        await self._clients.aclose()
 
 
 __all__ = ["AnthropicGenerator", "AnthropicGeneratorConfig", "convert_messages", "CLAUDE_CONTEXT_WINDOW"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, AsyncIterator, Literal, Mapping, NoReturn, Sequence
 
@@ -18,7 +17,6 @@ from ragkit.retry import RetryPolicy
 from ragkit.tokens import TiktokenCounter
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
-log = logging.getLogger("ragkit.providers.openai")
 PROVIDER = "openai"
 # Sent to servers that need no key, so the SDK never falls back to a real OPENAI_API_KEY from the environment.
 NO_KEY = "no-key"
@@ -116,8 +114,7 @@ class _Connection:
         return self._clients.get()
 
     async def aclose(self) -> None:
-        if self._clients.current is not None:
-            await self._clients.current.close()
+        await self._clients.aclose()
 
     def fail(self, e: BaseException) -> NoReturn:
         """Raise the ragkit error for an SDK exception; the only place SDK errors are mapped."""

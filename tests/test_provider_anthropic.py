@@ -44,9 +44,21 @@ def hello(req):
     return json_response(anthropic_message(model=body["model"]))
 
 
+BUILT: list = []
+
+
+def built(component):
+    """Remember a component so its HTTP client is closed after the test."""
+    BUILT.append(component)
+    return component
+
+
 @pytest.fixture(autouse=True)
-def api_key(monkeypatch):
+async def api_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
+    yield
+    while BUILT:
+        await BUILT.pop().aclose()
 
 
 @pytest.fixture
@@ -57,7 +69,7 @@ def server(fake_server):
 
 def make(server, retry: RetryPolicy | None = None, **options) -> AnthropicGenerator:
     options = {"model": "claude-haiku-4-5", "base_url": server.url, "api_key_env": KEY_ENV, "timeout_s": 5.0, **options}
-    return AnthropicGenerator(retry=retry or no_retry(), **options)
+    return built(AnthropicGenerator(retry=retry or no_retry(), **options))
 
 
 class TestContract(GeneratorContract):

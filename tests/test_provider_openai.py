@@ -55,9 +55,21 @@ def hashed_vectors(req):
     return json_response(openai_embeddings(vectors, model=body["model"]))
 
 
+BUILT: list = []
+
+
+def built(component):
+    """Remember a component so its HTTP client is closed after the test."""
+    BUILT.append(component)
+    return component
+
+
 @pytest.fixture(autouse=True)
-def api_key(monkeypatch):
+async def api_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
+    yield
+    while BUILT:
+        await BUILT.pop().aclose()
 
 
 @pytest.fixture
@@ -69,7 +81,7 @@ def server(fake_server):
 
 def make(server, retry: RetryPolicy | None = None, **options) -> OpenAIGenerator:
     options = {"model": "gpt-4o-mini", "base_url": server.url + "/v1", "api_key_env": KEY_ENV, "timeout_s": 5.0, **options}
-    return OpenAIGenerator(retry=retry or no_retry(), **options)
+    return built(OpenAIGenerator(retry=retry or no_retry(), **options))
 
 
 LOOKUP = ToolSpec("lookup", "Look up a product by SKU.", {"type": "object", "properties": {"sku": {"type": "string"}}, "required": ["sku"]})
@@ -85,7 +97,7 @@ class TestContract(GeneratorContract):
 class TestEmbedderContract(EmbedderContract):
     @pytest.fixture
     def embedder(self, server):
-        return OpenAIEmbedder(model="local-embed", dim=8, base_url=server.url + "/v1", api_key_env=None, retry=no_retry())
+        return built(OpenAIEmbedder(model="local-embed", dim=8, base_url=server.url + "/v1", api_key_env=None, retry=no_retry()))
 
 
 # --- requests and replies -------------------------------------------------------------------------------------
@@ -289,7 +301,7 @@ async def test_timeout(server):
 async def test_connection_refused_is_unavailable(server):
     url = server.url
     server.close()
-    gen = OpenAIGenerator(model="gpt-4o-mini", base_url=url + "/v1", api_key_env=None, retry=no_retry())
+    gen = built(OpenAIGenerator(model="gpt-4o-mini", base_url=url + "/v1", api_key_env=None, retry=no_retry()))
     with pytest.raises(Unavailable):
         await gen.generate([Message("user", "hi")])
 
@@ -364,7 +376,7 @@ def test_keyless_needs_a_base_url():
 
 async def test_keyless_local_server_never_gets_a_real_key(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    gen = OpenAIGenerator(model="local-model", context_window=4096, base_url=server.url + "/v1", api_key_env=None, retry=no_retry())
+    gen = built(OpenAIGenerator(model="local-model", context_window=4096, base_url=server.url + "/v1", api_key_env=None, retry=no_retry()))
     reply = await gen.generate([Message("user", "hi")])
     assert reply.text == "Hello there!"
     assert SECRET not in server.requests[0].headers.get("authorization", "")
@@ -412,8 +424,8 @@ def test_registry_and_lazy_sdk_import():
 
 
 async def test_embedder_request_batches_and_dimensions(server):
-    emb = OpenAIEmbedder(model="text-embedding-3-small", dimensions=4, max_batch=2, base_url=server.url + "/v1",
-                         api_key_env=KEY_ENV, retry=no_retry())
+    emb = built(OpenAIEmbedder(model="text-embedding-3-small", dimensions=4, max_batch=2, base_url=server.url + "/v1",
+                         api_key_env=KEY_ENV, retry=no_retry()))
     assert emb.dim == 4 and emb.id == "openai:text-embedding-3-small:4"
     vectors = await emb.embed_batch(["a", "b", "c", "d", ""])
     assert len(vectors) == 5 and all(len(v) == 4 for v in vectors)
@@ -426,12 +438,12 @@ async def test_embedder_keeps_order_by_index(server):
     body = openai_embeddings([[1.0, 0.0], [0.0, 1.0]])
     body["data"].reverse()
     server.script("POST", EMBED, json_response(body))
-    emb = OpenAIEmbedder(model="m", dim=2, base_url=server.url + "/v1", api_key_env=None, retry=no_retry())
+    emb = built(OpenAIEmbedder(model="m", dim=2, base_url=server.url + "/v1", api_key_env=None, retry=no_retry()))
     assert await emb.embed_batch(["first", "second"]) == [[1.0, 0.0], [0.0, 1.0]]
 
 
 async def test_embedder_wrong_dim_and_batch_cap(server):
-    emb = OpenAIEmbedder(model="m", dim=16, base_url=server.url + "/v1", api_key_env=None, retry=no_retry())
+    emb = built(OpenAIEmbedder(model="m", dim=16, base_url=server.url + "/v1", api_key_env=None, retry=no_retry()))
     with pytest.raises(ConfigError, match="8-dim vectors but dim is 16"):
         await emb.embed_batch(["x"])
     with pytest.raises(ConfigError, match="max_batch"):
@@ -443,7 +455,7 @@ async def test_embedder_wrong_dim_and_batch_cap(server):
 
 async def test_embedder_errors_are_mapped(server):
     server.script("POST", EMBED, json_response(openai_error("slow"), status=429, headers={"retry-after": "3"}))
-    emb = OpenAIEmbedder(model="m", dim=8, base_url=server.url + "/v1", api_key_env=None, retry=no_retry())
+    emb = built(OpenAIEmbedder(model="m", dim=8, base_url=server.url + "/v1", api_key_env=None, retry=no_retry()))
     with pytest.raises(RateLimited) as info:
         await emb.embed_batch(["x"])
     assert info.value.retry_after == 3.0
@@ -466,7 +478,7 @@ async def test_pipeline_builds_it_from_a_validated_block(server):
     config = OpenAIGenerator.Config.model_validate(
         {"model": "qwen2.5-0.5b", "context_window": 4096, "base_url": server.url + "/v1", "api_key_env": None}
     )
-    gen = build_component(ComponentSpec("generator", "openai", config), retry=no_retry(), counter=object())
+    gen = built(build_component(ComponentSpec("generator", "openai", config), retry=no_retry(), counter=object()))
     assert isinstance(gen, OpenAIGenerator) and gen.retry.config.max_attempts == 1
     assert (await gen.generate([Message("user", "hi")])).text == "Hello there!"
 
