@@ -36,7 +36,6 @@ class CatalogBotSettings(ComponentConfig):
     """How the catalog bot answers: what goes to the model and when it abstains."""
 
     use_generator: bool = Field(True, description="Answer free-text questions with the pipeline's generator; off: abstain instead.")
-    fallback_generator: str | None = Field(None, max_length=200, description="Generator used when the routed one cannot be built or fails (e.g. no API key).")
     min_relevance: float = Field(0.3, ge=-1.0, le=1.0, description="Abstain on free-text questions whose best passage has a lower dense cosine score.")
     max_listed: int = Field(10, ge=1, le=200, description="Most products listed in a filter answer.")
     check_numbers: bool = Field(True, description="Check numbers in generated answers against the catalog and flag wrong ones.")

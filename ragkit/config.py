@@ -54,8 +54,8 @@ class LedgerSettings(ComponentConfig):
     """Where per-request usage goes."""
 
     jsonl_path: str | None = Field(None, description="Append one JSON line of usage per request to this file.")
-    prices: dict[str, tuple[float, float, float]] | None = Field(
-        None, description="Model → (input, output, cached) USD per 1M tokens; overrides the built-in table."
+    prices: dict[str, dict[str, float]] | None = Field(
+        None, description="Model → {input, output, cached} USD per 1M tokens; overlays the built-in table."
     )
 
 
@@ -95,7 +95,7 @@ class ConfigValidationError(ConfigError):
 
 SINGLE_ROLES = ("chunker", "embedder", "store", "retriever", "reranker", "compressor", "router")
 SETTINGS = {"retrieval": RetrievalSettings, "budget": BudgetSettings, "ledger": LedgerSettings}
-TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", *SINGLE_ROLES, *SETTINGS}
+TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", "catalog", *SINGLE_ROLES, *SETTINGS}
 
 
 def _settings_models() -> dict[str, type[ComponentConfig]]:
