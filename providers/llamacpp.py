@@ -139,12 +139,14 @@ class _Runtime:
         self.config = config
         self.path: Path = resolve_gguf(config.model)
         self._lib = _llama_cpp()
+        offload = bool(self._lib.llama_supports_gpu_offload())
+        # Probe for a GPU only when the answer matters (the probe may run nvidia-smi).
+        wants_probe = config.device == "cuda" or (config.device == "auto" and offload)
         self.n_gpu_layers = choose_gpu_layers(
-            config.device, config.n_gpu_layers, offload_supported=bool(self._lib.llama_supports_gpu_offload()),
-            gpu=config.device != "cpu" and gpu_probe(),
+            config.device, config.n_gpu_layers, offload_supported=offload, gpu=wants_probe and gpu_probe(),
         )
         log.info("%s: n_gpu_layers=%d (device=%s, gpu offload %s)", self.path.name, self.n_gpu_layers, config.device,
-                 "built in" if self._lib.llama_supports_gpu_offload() else "not built in")
+                 "built in" if offload else "not built in")
         self._embedding = embedding
         self._pooling = pooling
         self.lock = threading.Lock()  # inference
@@ -175,7 +177,7 @@ class _Runtime:
         template = "GGUF metadata tokenizer.chat_template" if "tokenizer.chat_template" in llama.metadata else "built-in"
         log.info("loaded %s: n_ctx=%d n_embd=%d, chat format %r (%s)", self.path.name, llama.n_ctx(), llama.n_embd(),
                  llama.chat_format, template)
-        if template == "built-in":
+        if template == "built-in" and not self._embedding:
             log.warning("%s has no chat template in its metadata; llama-cpp-python uses %r", self.path.name, llama.chat_format)
         return llama
 
@@ -287,7 +289,7 @@ def _loads_or_text(text: str) -> Any:
 
 def _translate(e: Exception) -> RagkitError:
     text = str(e)
-    if "context window" in text or "exceed" in text and "context" in text:
+    if "context window" in text or ("exceed" in text and "context" in text):
         return ContextOverflow(text, provider=PROVIDER)
     if isinstance(e, ValueError):
         return BadRequest(text, provider=PROVIDER)

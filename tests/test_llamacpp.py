@@ -11,7 +11,7 @@ import pytest
 llama_cpp = pytest.importorskip("llama_cpp")
 
 from ragkit.cli import main as cli_main  # noqa: E402
-from ragkit.errors import ConfigError  # noqa: E402
+from ragkit.errors import ConfigError, ContextOverflow  # noqa: E402
 from ragkit.models import KnownModel, locate, model_path, resolve_gguf  # noqa: E402
 from ragkit.providers.llamacpp import (  # noqa: E402
     LlamaCppEmbedder, LlamaCppGenerator, chat_messages, choose_gpu_layers, tool_reply_schema,
@@ -99,6 +99,11 @@ async def test_tiny_tool_reply_is_a_valid_call_or_answer(tiny):
         assert reply.stop_reason == "length"  # a random model may ramble in the free-text answer
     else:
         assert isinstance(reply.text, str) and reply.stop_reason == "stop"
+
+
+async def test_tiny_prompt_over_the_context_window_is_context_overflow(tiny):
+    with pytest.raises(ContextOverflow):
+        await tiny.generate([Message("user", "hello world " * 200)], max_tokens=4)
 
 
 def test_tiny_count_tokens_uses_the_models_tokenizer(tiny):
