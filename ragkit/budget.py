@@ -324,8 +324,18 @@ def _truncate_block(number: int, hit: Hit, text: str, room: int, count: Count) -
 def _compress(compressor: Any, question: str, hits: Sequence[Hit], budget: int, count: Count) -> tuple[list[Hit], list[SourceDecision], dict]:
     # Headers and separators are ours; the compressor gets only the room left for source text.
     headers = sum(count(render_source(i + 1, h, "")) + count(SOURCE_SEPARATOR) for i, h in enumerate(hits))
-    result = compressor.compress(question, hits, max(0, budget - headers))
+    room = max(0, budget - headers)
+    result = compressor.compress(question, hits, room)
     kept = list(getattr(result, "hits", result))
+    # A compressor counting with another tokenizer (plain tiktoken against a margin, say) can overshoot;
+    # ask once more with the room scaled down by the overshoot rather than truncating sources afterwards.
+    for _ in range(3):
+        measured = sum(count(render_source(i + 1, h)) + count(SOURCE_SEPARATOR) for i, h in enumerate(kept))
+        if measured <= budget or not room:
+            break
+        room = int(room * budget / measured * 0.98)
+        result = compressor.compress(question, hits, room)
+        kept = list(getattr(result, "hits", result))
     kept_ids = {h.chunk.id for h in kept}
     dropped = [
         SourceDecision(h.chunk.id, h.chunk.doc_id, "dropped", 0, count(h.chunk.text), _drop_reason(result, h.chunk.id))
