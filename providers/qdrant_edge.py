@@ -57,7 +57,9 @@ class QdrantEdgeStore:
     """Dense ("dense") + BM25 sparse ("bm25", IDF modifier) vectors in an on-disk Qdrant Edge shard."""
 
     class Config(ComponentConfig):
-        path: str = Field(..., min_length=1, max_length=4096, description="directory of the shard; reopened if it exists")
+        path: str | None = Field(
+            None, min_length=1, max_length=4096, description="directory of the shard; reopened if it exists (default: <index_dir>/store)"
+        )
         distance: Literal["cosine", "dot", "euclid"] = Field("cosine", description="dense vector distance")
         hnsw_m: int = Field(16, ge=4, le=128, description="HNSW edges per node")
         hnsw_ef_construct: int = Field(128, ge=8, le=1024, description="HNSW candidates while building")
@@ -86,6 +88,8 @@ class QdrantEdgeStore:
             raise ConfigError("qdrant_edge store needs qdrant-edge-py: pip install qdrant-edge-py") from e
         self._qe = qdrant_edge
         self.config = config
+        if config.path is None:
+            raise ConfigError("qdrant_edge store needs a path (field path)")
         self.path = Path(config.path)
         self._shard: Any = None
         self._dim: int | None = None
@@ -94,7 +98,11 @@ class QdrantEdgeStore:
             self._open()
 
     @classmethod
-    def from_config(cls, config: QdrantEdgeStore.Config, **_: Any) -> QdrantEdgeStore:
+    def from_config(cls, config: QdrantEdgeStore.Config, *, path: str | None = None, **_: Any) -> QdrantEdgeStore:
+        if config.path is None:
+            if path is None:
+                raise ConfigError("qdrant_edge store needs a path (field path)")
+            config = config.model_copy(update={"path": path})
         return cls(config)
 
     # -- lifecycle ---------------------------------------------------------------------------------------

@@ -174,7 +174,10 @@ class RAG:
         from ragkit.ledger import Ledger
         from ragkit.prompting import system_prompt_for
 
-        ledger = Ledger(clock=self._clock)
+        from ragkit.pricing import PriceTable
+
+        prices = self.config.settings["ledger"].prices
+        ledger = Ledger(clock=self._clock, prices=PriceTable.from_mapping(prices, source="ledger.prices") if prices else None)
         with ledger.stage("retrieve"):
             hits = await self.asearch(question, filter=filter)
         gen = self.generator(generator) if generator or self.routed_generator is None else self.routed_generator
@@ -198,7 +201,9 @@ class RAG:
         return kwargs
 
     def _finish(self, reply: Reply, ledger: Any, gen: Any, prompt: Any) -> Reply:
-        ledger.record_generation(model=getattr(gen, "id", ""), usage=reply.usage, compression=prompt.plan.compression)
+        compression = prompt.plan.compression or {}
+        if "tokens_before" in compression:
+            ledger.note_compression(compression["tokens_before"], compression["tokens_after"])
         report = ledger.report()
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
@@ -216,8 +221,9 @@ class RAG:
     ) -> Reply:
         """Answer ``question`` from the index, citing numbered sources."""
         ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
-        with ledger.stage("generate"):
+        with ledger.stage("generate") as stage:
             reply = await gen.generate(list(prompt.messages), **self._call_kwargs(gen, question, hits))
+            stage.add_reply(reply)
         return self._finish(reply, ledger, gen, prompt)
 
     def ask(self, question: str, **kwargs: Any) -> Reply:
@@ -228,12 +234,18 @@ class RAG:
     ) -> AsyncIterator[Delta]:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
         ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
-        with ledger.stage("generate"):
+        final: Reply | None = None
+        with ledger.stage("generate") as stage:
             async for delta in gen.stream(list(prompt.messages), **self._call_kwargs(gen, question, hits)):
                 if delta.reply is not None:
-                    yield Delta(text=delta.text, reply=self._finish(delta.reply, ledger, gen, prompt))
+                    stage.add_reply(delta.reply)
+                    final = delta.reply
+                    if delta.text:
+                        yield Delta(text=delta.text)
                 else:
                     yield delta
+        if final is not None:
+            yield Delta(reply=self._finish(final, ledger, gen, prompt))
 
     async def aclose(self) -> None:
         close = getattr(self.store, "close", None) if "store" in self.__dict__ else None

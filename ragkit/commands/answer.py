@@ -34,11 +34,14 @@ def _usage_line(reply) -> str:
     report = reply.metadata.get("usage_report")
     u = reply.usage
     parts = [f"model {reply.model or reply.metadata.get('generator', '?')}", f"tokens in {u.input_tokens} out {u.output_tokens} cached {u.cached_tokens}"]
-    if report is not None and hasattr(report, "summary_line"):
-        parts.append(report.summary_line())
+    if report is not None:
+        parts.append(f"{report.latency_ms:.0f} ms")
+        parts.append(f"cost ${report.cost_usd:.6f}" if not report.unpriced_models else "cost unknown (unpriced model)")
+        if report.compression_tokens_before:
+            parts.append(f"compression saved {report.compression_tokens_saved} tokens")
     route = reply.metadata.get("route")
     if route is not None:
-        parts.append(f"route {getattr(route, 'generator', route)}")
+        parts.append(f"route {route.get('route')} → {route.get('generator')}")
     return " · ".join(parts)
 
 
@@ -70,7 +73,7 @@ def run_ask(args) -> int:
             print(json.dumps({
                 "answer": reply.text,
                 "sources": [{"n": i, "chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id} for i, h in enumerate(reply.sources, 1)],
-                "usage": report.as_dict() if hasattr(report, "as_dict") else None,
+                "usage": report.to_dict() if report is not None else None,
             }, ensure_ascii=False, default=str))
             return 0
         print(reply.text)
