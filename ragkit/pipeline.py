@@ -24,10 +24,18 @@ def build_component(spec: ComponentSpec, **collaborators: Any) -> Any:
     from ragkit import registry
 
     cls = registry.resolve(spec.role, spec.type)
-    params = inspect.signature(cls.from_config).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = {k: v for k, v in collaborators.items() if takes_any or k in params}
+    names, forwards = _keywords(cls.from_config)
+    if forwards:  # from_config forwards **kwargs, usually to the constructor: pass what that takes too
+        init_names, init_any = _keywords(cls.__init__)
+        names |= init_names
+        forwards = init_any
+    accepted = {k: v for k, v in collaborators.items() if forwards or k in names}
     return cls.from_config(spec.config, **accepted)
+
+
+def _keywords(fn: Callable[..., Any]) -> tuple[set[str], bool]:
+    params = inspect.signature(fn).parameters.values()
+    return {p.name for p in params}, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class RAG:

@@ -107,6 +107,10 @@ def record(p) -> dict:
     }
 
 
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def markdown(r: dict) -> str:
     use_en, use_de = USES[r["category"]]
     alarms = ", ".join(r["alarms"]) if r["alarms"] else "none"
@@ -114,9 +118,9 @@ def markdown(r: dict) -> str:
     lines = [
         f"# {r['id']} — {r['name']}",
         "",
-        f"The {r['name']} by {r['manufacturer']} is a {r['category']} with a usable volume of {r['volume_l']} litres "
+        f"The {r['name']} by {r['manufacturer']} is {article(r['category'])} {r['category']} with a usable volume of {r['volume_l']} litres "
         f"and a temperature range of {r['temp_min_c']} °C to {r['temp_max_c']} °C. It is intended for {use_en}. "
-        f"It has a {r['door']} door, measures {r['width_mm']} × {r['depth_mm']} × {r['height_mm']} mm (W × D × H) "
+        f"It has {article(r['door'])} {r['door']} door, measures {r['width_mm']} × {r['depth_mm']} × {r['height_mm']} mm (W × D × H) "
         f"and uses about {r['energy_kwh_per_day']} kWh per day. Monitoring: {r['monitoring']}. Alarms: {alarms}. "
         f"List price: {r['price']:.2f} {r['currency']}.",
         "",
