@@ -204,3 +204,12 @@ def test_empty_documents_give_no_chunks():
     for kind in KINDS:
         assert make(kind, TIKTOKEN, 32).chunk(Document("e", "")) == []
         assert make(kind, WORDPIECE, 32).chunk(Document("w", " \n\t ")) == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=st.one_of(ODD, st.text(max_size=200)))
+def test_fast_tiktoken_offsets_match_the_counter_spans(text):
+    from ragkit.chunking import token_cuts
+
+    spans = TIKTOKEN.spans(text)
+    assert token_cuts(text, TIKTOKEN) == [0] + [s for s, _ in spans[1:]] + [len(text)]
