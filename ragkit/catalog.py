@@ -36,7 +36,8 @@ class CatalogBotSettings(ComponentConfig):
     """How the catalog bot answers: what goes to the model and when it abstains."""
 
     use_generator: bool = Field(True, description="Answer free-text questions with the pipeline's generator; off: abstain instead.")
-    min_relevance: float = Field(0.3, ge=-1.0, le=1.0, description="Abstain on free-text questions whose best passage has a lower dense cosine score.")
+    min_relevance: float = Field(0.4, ge=-1.0, le=1.0, description="Free-text questions abstain when the best dense cosine score is below this ...")
+    min_sparse: float = Field(4.0, ge=0.0, le=1000.0, description="... and the best BM25 score is below this (catches non-English questions).")
     max_listed: int = Field(10, ge=1, le=200, description="Most products listed in a filter answer.")
     check_numbers: bool = Field(True, description="Check numbers in generated answers against the catalog and flag wrong ones.")
 

@@ -361,9 +361,11 @@ ATTRIBUTES: dict[str, str] = {
     "manufacturer": r"manufacturer|who makes|made by|brand|hersteller|marke",
     "category": r"what kind|what type|which type|category|kategorie|art von|was für ein",
 }
-UNSUPPORTED = (r"warrant\w*|guarantee|garantie|gewährleistung|weigh\w*|gewicht|wiegt|noise|loud\w*|lautstärke|dezibel|db"
+UNSUPPORTED = (r"warrant\w*|guarantee|garantie|gewährleistung|weigh\w*|gewicht|wiegt|wie schwer|noise|loud\w*|lautstärke|dezibel|db"
                r"|delivery|lieferzeit|liefer\w*|refrigerant|kältemittel|shel(?:f|ves)|einlegeböden|colou?r|farbe|voltage"
                r"|spannung|volt|in stock|lagerbestand|auf lager|discount|rabatt|certifi\w*|zertifi\w*|service contract")
+ADVICE = (r"suitable|suited|good for|best for|recommend\w*|should i use|for storing|to store|geeignet\w*|eignet|"
+          r"empfiehl\w*|empfehl\w*|zur lagerung|für die lagerung|zum lagern")
 COMPARE = r"compare|comparison|versus|vs\.?|which (?:one|of)|vergleich\w*|welche[rs]? (?:von|der beiden)|\bor\b|oder"
 DIRECTIONS: list[tuple[str, str, str]] = [  # regex, attribute, max|min
     (r"cheaper|less expensive|lower price|günstiger|billiger|preiswerter", "price", "min"),
@@ -484,7 +486,11 @@ def parse_question(question: str, catalog: Catalog, tools: CatalogTools) -> Inte
     sort = next(((key, desc) for pattern, key, desc in SUPERLATIVES if _has(pattern, q)), None)
     count_only = _has(r"how many|wie viele|anzahl", q)
     listing = _has(r"which|list|show|what|are there|do you have|welche\w*|zeig\w*|gibt es|habt ihr|haben sie|liste", q)
-    if constraints or sort or count_only or (terms and listing and not attributes):
+    numeric = any(k in constraints for k in ("min_volume", "max_volume", "min_price", "max_price", "reaches_temp_c"))
+    specific = [t for t in terms if t not in ("freezer", "refrigerator")]
+    if _has(ADVICE, q) and not (numeric or sort or count_only or specific):
+        return Intent("free", lang, attributes=attributes)  # "which fridge suits X?" needs the descriptions, not a filter
+    if numeric or sort or count_only or ((terms or constraints) and listing and not attributes):
         if _has(UNSUPPORTED, q):
             return Intent("unsupported", lang, ids, unknown)
         return Intent("filter", lang, constraints=constraints, categories=categories, sort=sort, count_only=count_only,
@@ -610,10 +616,12 @@ class CatalogBot:
                     ) -> AsyncIterator[Delta]:
         hits = await self.rag.asearch(question, top_k=3)
         best = max((h.rank_scores.get("dense", h.score) for h in hits), default=-1.0)
-        if not self.settings.use_generator or not hits or best < self.settings.min_relevance:
+        terms = max((h.rank_scores.get("sparse", 0.0) for h in hits), default=0.0)
+        weak = best < self.settings.min_relevance and terms < self.settings.min_sparse
+        if not self.settings.use_generator or not hits or weak:
             text = abstention_phrase(question)
             yield Delta(text=text)
-            yield Delta(reply=Reply(text=text, model="catalog", metadata={"intent": "abstain", "relevance": best}))
+            yield Delta(reply=Reply(text=text, model="catalog", metadata={"intent": "abstain", "relevance": best, "sparse": terms}))
             return
         # The pipeline routes (router + routing.fallback_chain) when no generator is named.
         async for delta in self.rag.astream(question, history=history, generator=generator):
