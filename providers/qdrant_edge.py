@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import uuid
@@ -22,6 +23,7 @@ DENSE = "dense"
 SPARSE = "bm25"
 # Point ids are UUID5 of the chunk id in this namespace, so the same chunk always lands on the same point.
 ID_NAMESPACE = uuid.UUID("6f1c2a52-8d0e-5b7a-9a51-1d2f3c4b5a69")
+_NS_BYTES = ID_NAMESPACE.bytes
 # Always indexed: doc_id for incremental re-indexing and delete_doc, chunk_id for lookups.
 BUILTIN_INDEXES: dict[str, PayloadType] = {"doc_id": "keyword", "chunk_id": "keyword"}
 
@@ -29,8 +31,12 @@ Result = tuple[str, float, Mapping[str, Any]]
 
 
 def point_id(chunk_id: str) -> str:
-    """The deterministic UUID5 point id of a chunk id."""
-    return str(uuid.uuid5(ID_NAMESPACE, chunk_id))
+    """The deterministic UUID5 point id of a chunk id (same value as ``uuid.uuid5``, a third of the cost)."""
+    b = bytearray(hashlib.sha1(_NS_BYTES + chunk_id.encode("utf-8")).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def payload_indexes(schema: Mapping[str, PayloadType]) -> dict[str, PayloadType]:
@@ -192,6 +198,9 @@ class QdrantEdgeStore:
     def _write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
                sparse: Sequence[SparseVector] | None) -> None:
         qe = self._qe
+        if isinstance(vectors, np.ndarray) or isinstance(vectors[0], np.ndarray):
+            # The binding reads numpy float64 rows fastest (float32 rows cost a fifth more, .tolist() more still).
+            vectors = np.asarray(vectors, dtype=np.float64)
         points = []
         for i, cid in enumerate(ids):
             # Lists and numpy rows go to the binding as they are: a per-element float() pass costs more than the write.
@@ -225,13 +234,15 @@ class QdrantEdgeStore:
         return await asyncio.to_thread(self._optimize)
 
     # -- reads -------------------------------------------------------------------------------------------
-    def _query(self, request: Any) -> list[Any]:
+    def _engine(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        shard = self._ready()
         try:
-            return self._ready().query(request)
-        except ConfigError:
-            raise
-        except Exception as e:
-            raise ProviderError(f"query failed: {e}", provider="qdrant_edge") from e
+            return getattr(shard, method)(*args, **kwargs)
+        except Exception as e:  # the binding raises bare Exception subclasses
+            raise ProviderError(f"{what} failed: {e}", provider="qdrant_edge") from e
+
+    def _query(self, request: Any) -> list[Any]:
+        return self._engine("query", "query", request)
 
     def _filter(self, spec: Mapping[str, Any] | None) -> Any:
         # qdrant_edge's MatchValue reads a Python bool as the integer 1 (bool subclasses int); numpy.bool_ stays a bool.
@@ -275,12 +286,7 @@ class QdrantEdgeStore:
         # The engine scores rank r (0-based) as 1/(k + r); +1 gives the textbook 1/(k + rank) with rank from 1.
         fused = qe.QueryRequest(limit=top_k, query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetch, filter=flt,
                                 with_payload=True)
-        try:
-            results = self._ready().query_batch(qe.QueryBatchRequest([fused, *singles]))
-        except ConfigError:
-            raise
-        except Exception as e:
-            raise ProviderError(f"hybrid query failed: {e}", provider="qdrant_edge") from e
+        results = self._engine("hybrid query", "query_batch", qe.QueryBatchRequest([fused, *singles]))
         per = [{str(p.id): float(p.score) for p in r} for r in results[1:]]
         names = ["dense", "sparse"]
         out = []
@@ -290,7 +296,7 @@ class QdrantEdgeStore:
         return out
 
     async def count(self) -> int:
-        return int(self._ready().count(self._qe.CountRequest(exact=True)))
+        return int(self._engine("count", "count", self._qe.CountRequest(exact=True)))
 
     async def ids_for_doc(self, doc_id: str) -> set[str]:
         """Chunk ids stored for a document."""
@@ -299,7 +305,7 @@ class QdrantEdgeStore:
         out: set[str] = set()
         offset = None
         while True:
-            records, offset = self._ready().scroll(
+            records, offset = self._engine("scroll", "scroll",
                 qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=qe.PayloadSelector.Include(["chunk_id"]))
             )
             out.update(r.payload["chunk_id"] for r in records)
@@ -310,7 +316,7 @@ class QdrantEdgeStore:
         """Payloads of the given chunk ids that exist, keyed by chunk id."""
         if not ids:
             return {}
-        records = self._ready().retrieve([point_id(i) for i in ids], with_payload=True, with_vector=False)
+        records = self._engine("retrieve", "retrieve", [point_id(i) for i in ids], with_payload=True, with_vector=False)
         return {r.payload["chunk_id"]: r.payload for r in records}
 
     async def close(self) -> None:

@@ -10,6 +10,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from pydantic import ValidationError
+
 from ragkit.config import ComponentConfig, Field
 from ragkit.errors import ConfigError, ProviderError
 from ragkit.types import Hit
@@ -63,7 +65,10 @@ class MMRReranker:
 
     def __init__(self, embedder: Any, lambda_: float = 0.5) -> None:
         self.embedder = embedder
-        self.lambda_ = self.Config(lambda_=lambda_).lambda_
+        try:
+            self.lambda_ = self.Config(lambda_=lambda_).lambda_
+        except ValidationError as e:
+            raise ConfigError(f"{type(self).__name__}: {e}") from e
 
     @classmethod
     def from_config(cls, config: MMRReranker.Config, *, embedder: Any, **_: Any) -> MMRReranker:
@@ -152,8 +157,11 @@ class CrossEncoderReranker:
 
     def __init__(self, model_dir: str | Path, *, backend: str = "auto", max_length: int = 512, batch_size: int = 32,
                  threads: int = 1) -> None:
-        cfg = self.Config(model_dir=str(model_dir), backend=backend, max_length=max_length, batch_size=batch_size,
-                          threads=threads)
+        try:
+            cfg = self.Config(model_dir=str(model_dir), backend=backend, max_length=max_length, batch_size=batch_size,
+                              threads=threads)
+        except ValidationError as e:
+            raise ConfigError(f"CrossEncoderReranker: {e}") from e
         path = Path(cfg.model_dir)
         if not path.is_dir():
             raise ConfigError(f"cross-encoder model_dir {path} is not a directory")

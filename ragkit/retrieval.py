@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any, Hashable, Literal, Mapping, Sequence, TypeVar
 
+from pydantic import ValidationError
+
 from ragkit.config import ComponentConfig, Field
 from ragkit.errors import ConfigError, DataError
 from ragkit.types import Chunk, Hit
@@ -50,7 +52,10 @@ class HybridRetriever:
 
     def __init__(self, embedder: Any, store: Any, sparse_encoder: Any = None, *, mode: str = "hybrid", rrf_k: int = 60,
                  candidates: int = 50, fusion: str = "engine") -> None:
-        cfg = self.Config(mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion)  # validates the arguments
+        try:
+            cfg = self.Config(mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion)  # validates the arguments
+        except ValidationError as e:
+            raise ConfigError(f"{type(self).__name__}: {e}") from e
         if cfg.mode != "dense" and sparse_encoder is None:
             raise ConfigError(f"retriever mode {cfg.mode!r} needs a sparse encoder")
         self.embedder = embedder

@@ -114,6 +114,13 @@ async def test_mmr_prefers_diverse_hits():
     assert diverse[0].rank_scores["retrieval"] == 0.9
 
 
+def test_bad_arguments_are_config_errors(model_dir):
+    with pytest.raises(ConfigError, match="lambda_"):
+        MMRReranker(FakeEmbedder(8), lambda_=1.5)
+    with pytest.raises(ConfigError, match="batch_size"):
+        CrossEncoderReranker(model_dir, batch_size=0)
+
+
 def test_mmr_order_basics():
     assert mmr_order([1.0, 0.0], [], 3, 0.5) == []
     assert mmr_order([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], 2, 1.0) == [0, 2]

@@ -119,7 +119,7 @@ async def test_python_fusion_for_stores_without_engine_fusion(store):
 def test_config_validation():
     with pytest.raises(ConfigError, match="sparse encoder"):
         HybridRetriever(FakeEmbedder(8), object(), None, mode="hybrid")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="mode"):
         HybridRetriever(FakeEmbedder(8), object(), Bm25Encoder(), mode="fuzzy")
     r = HybridRetriever.from_config(HybridRetriever.Config(mode="dense"), embedder=FakeEmbedder(8), store=object())
     assert r.mode == "dense"

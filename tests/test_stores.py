@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 import warnings
 
 import pytest
 
 from ragkit.errors import ConfigError, DataError
 from ragkit.filters import matches
-from ragkit.providers.qdrant_edge import QdrantEdgeStore, point_id
+from ragkit.providers.qdrant_edge import ID_NAMESPACE, QdrantEdgeStore, point_id
 from ragkit.providers.qdrant_server import QdrantServerStore
 from ragkit.protocols import VectorStore
 from ragkit.sparse import Bm25Encoder
@@ -187,7 +188,18 @@ class TestQdrantEdgeStore(StoreContract):
 
     def test_point_ids_are_deterministic_uuid5(self):
         assert point_id("doc1#0") == point_id("doc1#0") != point_id("doc1#1")
-        assert len(point_id("x")) == 36
+        for cid in ["x", "doc1#0", "Kühlschrank/ü#12", ""]:
+            assert point_id(cid) == str(uuid.uuid5(ID_NAMESPACE, cid))
+
+    async def test_numpy_and_list_vectors_store_the_same(self, store):
+        import numpy as np
+
+        await store.ensure_collection(DIM)
+        rows = np.asarray(CORPUS[1][:4], dtype=np.float32)
+        await store.upsert(["a", "b"], rows[:2], [{"doc_id": "a"}, {"doc_id": "b"}])
+        await store.upsert(["c", "d"], rows[2:].tolist(), [{"doc_id": "c"}, {"doc_id": "d"}])
+        for i, cid in enumerate("abcd"):
+            assert (await store.search_dense(CORPUS[1][i], 1))[0][0] == cid
 
 
 class TestQdrantServerStoreLocal(StoreContract):
