@@ -253,6 +253,10 @@ def _ollama() -> Backend:
 BACKENDS: dict[str, Callable[[], Backend]] = {"openai": _openai, "anthropic": _anthropic, "gemini": _gemini, "ollama": _ollama}
 
 
+def backend_turn(name: str, calls: list[Call], text: str = "") -> Response:
+    return BACKENDS[name]().tool_turn(calls, text)
+
+
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv(KEY_ENV, "test-key-toolloop-0000")
@@ -301,7 +305,7 @@ def assert_ran_in_parallel(shop: Shop, reply: Any) -> None:
 
 async def test_openai_two_tool_calls_come_back_as_one_tool_message_each(server, open_generators):
     shop = Shop(rendezvous=True)
-    reply, backend, (first, second) = await run_loop(
+    reply, _, (first, second) = await run_loop(
         "openai", server, open_generators, shop, backend_turn("openai", TWO_CALLS), BACKENDS["openai"]().text_turn(ANSWER)
     )
     assert_ran_in_parallel(shop, reply)
@@ -389,10 +393,6 @@ async def test_ollama_two_tool_calls_come_back_as_tool_messages(server, open_gen
         {"role": "tool", "content": PRICE_LABO, "tool_name": "get_price"},
         {"role": "tool", "content": SPECS_LABO, "tool_name": "get_product_specs"},
     ]
-
-
-def backend_turn(name: str, calls: list[Call], text: str = "") -> Response:
-    return BACKENDS[name]().tool_turn(calls, text)
 
 
 # --- three rounds: the history keeps every round in order --------------------------------------------------
