@@ -169,6 +169,14 @@ class TestQdrantEdgeStore(StoreContract):
             await again.ensure_collection(32)
         await again.close()
 
+    def test_path_from_config_or_pipeline(self, tmp_path):
+        from_pipeline = QdrantEdgeStore.from_config(QdrantEdgeStore.Config(), path=str(tmp_path / "p"))
+        assert from_pipeline.path == tmp_path / "p"
+        own = QdrantEdgeStore.from_config(QdrantEdgeStore.Config(path=str(tmp_path / "own")), path=str(tmp_path / "p"))
+        assert own.path == tmp_path / "own"
+        with pytest.raises(ConfigError, match="needs a path"):
+            QdrantEdgeStore.from_config(QdrantEdgeStore.Config())
+
     async def test_optimize_builds_hnsw_and_keeps_results(self, tmp_path):
         rng = random.Random(3)
         s = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(tmp_path / "big"), indexing_threshold_kb=1,
