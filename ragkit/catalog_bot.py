@@ -329,7 +329,10 @@ def render_filter(found: Sequence[Product], superlative: bool, count_only: bool,
     if superlative:
         return (f"Das passende Produkt ist {line(found[0])}." if de else f"The best match is {line(found[0])}.")
     n = len(found)
-    head = (f"{n} Produkt{'e' if n != 1 else ''} im Katalog passen" if de else f"{n} product{'s' if n != 1 else ''} in the catalog match")
+    if de:
+        head = f"{n} Produkte im Katalog passen" if n != 1 else "1 Produkt im Katalog passt"
+    else:
+        head = f"{n} products in the catalog match" if n != 1 else "1 product in the catalog matches"
     if count_only:
         return head + ": " + ", ".join(p.id for p in found) + "."
     text = head + ":\n" + "\n".join(f"- {line(p)}" for p in found[:max_listed])
