@@ -186,6 +186,9 @@ class Catalog:
         # Longest first, so MED-COOL-300 wins over a shorter id it contains; lookarounds keep matches whole.
         alternatives = "|".join(re.escape(pid) for pid in sorted(self.products, key=len, reverse=True))
         self._known = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w]|-\w)", re.IGNORECASE) if alternatives else None
+        self._by_name = {p.name.lower(): p.id for p in self.products.values() if p.name and p.name != p.id}
+        names = "|".join(re.escape(n) for n in sorted(self._by_name, key=len, reverse=True))
+        self._names = re.compile(rf"(?<![\w-])(?:{names})(?![\w]|-\w)", re.IGNORECASE) if names else None
 
     @classmethod
     def from_config(cls, config: CatalogConfig) -> Catalog:
@@ -215,6 +218,13 @@ class Catalog:
         for m in self._known.finditer(text):
             seen.setdefault(self._by_upper[m.group(0).upper()], None)
         return list(seen)
+
+    def find_mentions(self, text: str) -> list[str]:
+        """Ids of products named in ``text`` by id or by full name, in order of first mention."""
+        found = [(m.start(), self._by_upper[m.group(0).upper()]) for m in self._known.finditer(text)] if self._known else []
+        if self._names is not None:
+            found += [(m.start(), self._by_name[m.group(0).lower()]) for m in self._names.finditer(text)]
+        return list(dict.fromkeys(pid for _, pid in sorted(found)))
 
     def unknown_ids(self, text: str) -> list[str]:
         """Tokens that look like product ids (``id_pattern``) but name no product."""

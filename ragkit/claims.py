@@ -141,8 +141,11 @@ def _backed(claim: Claim, products: Iterable[Product]) -> bool:
 
 
 def check_claims(answer: str, catalog: Catalog) -> ClaimCheck:
-    """Check every numeric claim of ``answer`` against the named products (or the whole catalog)."""
-    named = catalog.find_ids(answer)
+    """Check every numeric claim of ``answer`` against the named products (or the whole catalog).
+
+    Products count as named by id or by full name.
+    """
+    named = catalog.find_mentions(answer)
     pool = [catalog.products[i] for i in named] if named else list(catalog)
     claims = tuple(Claim(c.kind, c.value, c.text, c.currency, _backed(c, pool)) for c in extract_claims(answer))
     return ClaimCheck(claims, tuple(named), tuple(c for c in claims if not c.ok))

@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "ragkit.commands.answer",
     "ragkit.commands.models",
     "ragkit.commands.route",
+    "ragkit.commands.chat",
 ]
 
 

@@ -76,3 +76,10 @@ def test_injected_free_price_is_wrong(catalog):
 def test_answer_without_numbers(catalog):
     check = ClaimChecker(catalog)("I don't know based on the provided sources.")
     assert check.n_claims == 0 and check.ok
+
+
+def test_products_named_by_full_name_count(catalog):
+    # A generated answer may name the product instead of its id; its numbers are still checked against it.
+    check = check_claims("The Labofrost ExLine 140 holds 190 litres at 2 °C to 10 °C.", catalog)
+    assert check.products == ("LABO-XP-140",)
+    assert [c.text for c in check.wrong] == ["190 litres"]
