@@ -7,6 +7,7 @@ Everything here is regular expressions over one tokenisation pass; a query takes
     q_what, q_who, q_when, q_where, q_which, q_how, q_why, q_yesno, q_other,   (one-hot question type)
     wh_late, multi_part, comparison, alternatives, relative_clauses, described_relatives, possessive_chains,
     n_entities, entity_words, n_capitalised, leading_name, n_numbers, n_years, n_quoted, n_product_ids, tool_markers, is_german,
+    longest_entity, entity_pairs, entity_in_relative, reduced_relatives, noun_chain, n_acronyms, deictic,
     has_hits, top_score_margin, distinct_docs
 
 The last three come from retrieval hits when they are given, else zero.
@@ -29,6 +30,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"q_{t}" for t in QUESTION_TYPES),
     "wh_late", "multi_part", "comparison", "alternatives", "relative_clauses", "described_relatives", "possessive_chains",
     "n_entities", "entity_words", "n_capitalised", "leading_name", "n_numbers", "n_years", "n_quoted", "n_product_ids", "tool_markers", "is_german",
+    "longest_entity", "entity_pairs", "entity_in_relative", "reduced_relatives", "noun_chain", "n_acronyms", "deictic",
     "has_hits", "top_score_margin", "distinct_docs",
 )
 
@@ -92,11 +94,33 @@ _POSSESSIVE_DE = re.compile(r"\b(?:der|die|das|den|dem)\s+[\w-]+\s+(?:des|der|ei
 # "the county where ...", "a university that ...": an entity described by a relative clause, the bridge of a multi-hop question.
 _DESCRIBED = re.compile(r"\b(?:the|a|an)\s+(?:[\w'’-]+\s+){1,3}?(?:who|whom|whose|that|which|where)\b", re.IGNORECASE)
 _DESCRIBED_DE = re.compile(r"\b(?:der|die|das|den|dem|ein|eine|einen|einem)\s+(?:[\w-]+\s+){0,2}[\w-]+,\s*(?:der|die|das|dessen|deren|welche[rsnm]?|wo)\b", re.IGNORECASE)
+# A noun described by a participle or a fixed linking phrase ("a film starring ...", "a game designed by ...",
+# "known as", "ein Film mit ... in der Hauptrolle"): bridge questions hide their middle entity this way.
+_REDUCED = re.compile(
+    r"\b(?:[\w-]+(?:ed|en|wn|ng) by|starring|featuring|based (?:on|in)|known (?:as|for)|located in|named after|founded by|"
+    r"born in|headquartered in|home to|"
+    r"gespielt von|geschrieben von|gegründet von|bekannt (?:als|für)|basierend auf|benannt nach|geboren in|mit [\w\s]{1,40} in der Hauptrolle|"
+    r"(?:ge[\wäöü]+t|ge[\wäöü]+en) von)\b",
+    re.IGNORECASE,
+)
+# Words that point back into a passage the asker is reading ("these colonies", "what did he"): reading-comprehension
+# questions lean on them, self-contained multi-hop questions name their entities instead.
+_DEICTIC = frozenset(
+    "this these those it its they their them he his him she her "
+    "dies diese dieser dieses diesem diesen jene jener jenes er ihn ihm ihr ihre ihren sein seine seinen".split()
+)
+_ACRONYM = re.compile(r"(?<![\w-])(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*\d|[A-Z0-9]{2,})[A-Z0-9]{2,}(?![\w-])")
 _GENITIVE_S = re.compile(r"\w['’]s\b")
 _NAME_LINK = frozenset({"of", "the", "de", "von", "van", "der", "du", "la", "le", "di", "da"})
 _ARTICLES_DE = frozenset(
     "der die das den dem des ein eine einen einem einer eines kein keine keinen mein meine dein sein seine ihr ihre "
     "unser unsere diese dieser dieses jede jeder jedes welche welcher welches welchen welchem".split()
+)
+# Function words that end a noun chain ("the annual documentary film festival" has a chain of four).
+_FUNCTION = (
+    frozenset(_WH) | frozenset(_WH_DE) | _AUX | _AUX_DE | _ARTICLES_DE | _PREPOSITIONS | _SUBORDINATORS | _RELATIVE | _DEICTIC
+    | frozenset("a an the and or but not no to as than so did does do be been being by also both such very most more "
+                "und oder aber nicht kein als wie auch im am vom zum zur bei nach für auf mit von zu über unter es sich".split())
 )
 _SENTENCE_OPENERS = (
     frozenset(_WH) | frozenset(_WH_DE) | _AUX | _AUX_DE | _ARTICLES_DE | _PREPOSITIONS | _SUBORDINATORS
@@ -131,6 +155,12 @@ class QueryFeatures:
     product_ids: tuple[str, ...]
     tool_markers: int
     is_german: bool
+    entity_pairs: int = 0
+    entity_in_relative: int = 0
+    reduced_relatives: int = 0
+    noun_chain: int = 0
+    n_acronyms: int = 0
+    deictic: int = 0
     has_hits: bool = False
     top_score_margin: float = 0.0
     distinct_docs: int = 0
@@ -144,6 +174,8 @@ class QueryFeatures:
                 float(self.wh_late), self.multi_part, self.comparison, self.alternatives, self.relative_clauses, self.described_relatives, self.possessive_chains,
                 len(self.entities), sum(e.count(" ") + 1 for e in self.entities), self.n_capitalised, self.leading_name, self.n_numbers, self.n_years, len(self.quoted), len(self.product_ids),
                 self.tool_markers, float(self.is_german),
+                max((e.count(" ") + 1 for e in self.entities), default=0), self.entity_pairs, self.entity_in_relative,
+                self.reduced_relatives, self.noun_chain, self.n_acronyms, self.deictic,
                 float(self.has_hits), self.top_score_margin, self.distinct_docs,
             ],
             dtype=np.float32,
@@ -221,6 +253,41 @@ def _entities(tokens: list[str], german: bool) -> list[str]:
     return spans
 
 
+def _entity_pairs(query: str, entities: list[str]) -> int:
+    """Named entities joined by and/or/a comma ("Chris Menges and Aram Avakian"): the subjects of a comparison."""
+    n = 0
+    for a, b in zip(entities, entities[1:]):
+        start = query.find(a)
+        gap = query[start + len(a): query.find(b, start + len(a))] if start >= 0 else ""
+        if gap.strip(" ,").lower() in ("and", "or", "und", "oder", "") and len(gap) <= 6:
+            n += 1
+    return n
+
+
+def _entity_in_relative(tokens: list[str], rel_words: frozenset[str]) -> int:
+    """Relative clauses that name an entity of their own ("the film that stars Nicolas Cage"): a second hop."""
+    n = 0
+    inside = False
+    for i, tok in enumerate(tokens):
+        if i > 1 and tok.lower() in rel_words:
+            inside = True
+        elif inside and i > 0 and tok[:1].isupper():
+            n += 1
+            inside = False
+        elif tok in (",", ";", "?"):
+            inside = False
+    return n
+
+
+def _noun_chain(lower: list[str]) -> int:
+    """The longest run of content words ("annual documentary film festival" -> 4)."""
+    best = run = 0
+    for w in lower:
+        run = 0 if w in _FUNCTION or w.isdigit() else run + 1
+        best = max(best, run)
+    return best
+
+
 def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeatures:
     """Complexity features of ``query``; ``hits`` (when retrieval has run) add score margin and doc spread."""
     tokens = _TOKEN.findall(query)
@@ -249,6 +316,7 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
     ids = tuple(m.upper() for m in PRODUCT_ID.findall(query))
     possessive = len((_POSSESSIVE_DE if german else _POSSESSIVE).findall(query)) + len(_GENITIVE_S.findall(query))
 
+    entities = _entities(tokens, german)
     has_hits = bool(hits)
     margin = 0.0
     distinct = 0
@@ -270,7 +338,7 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
         relative_clauses=relative,
         described_relatives=len((_DESCRIBED_DE if german else _DESCRIBED).findall(query)),
         possessive_chains=possessive,
-        entities=tuple(_entities(tokens, german)),
+        entities=tuple(entities),
         n_capitalised=sum(1 for w in words[1:] if w[:1].isupper()),
         leading_name=_leading_name(words),
         n_numbers=len(numbers),
@@ -279,6 +347,12 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
         product_ids=ids,
         tool_markers=sum(1 for w in lower if w in _TOOLS) + len(_TOOL_PHRASES.findall(query)) + (1 if ids else 0),
         is_german=german,
+        entity_pairs=_entity_pairs(query, entities),
+        entity_in_relative=_entity_in_relative(tokens, rel_words),
+        reduced_relatives=len(_REDUCED.findall(query)),
+        noun_chain=_noun_chain(lower),
+        n_acronyms=len(_ACRONYM.findall(query)),
+        deictic=sum(1 for w in lower if w in _DEICTIC),
         has_hits=has_hits,
         top_score_margin=margin,
         distinct_docs=distinct,

@@ -69,6 +69,19 @@ def test_german_features():
     assert g.described_relatives == 1 and g.possessive_chains >= 1 and g.tool_markers >= 2
 
 
+def test_multi_hop_cues_english_and_german():
+    f = extract_features("What is the name of the executive producer of the film that has a score composed by Jerry Goldsmith?")
+    assert f.entity_in_relative == 1 and f.reduced_relatives == 1
+    d = extract_features("What occupation do Chris Menges and Aram Avakian share?").as_dict()
+    assert d["entity_pairs"] == 1 and d["longest_entity"] == 2 and d["deictic"] == 0
+    assert extract_features("In what month is the annual documentary film festival?").noun_chain == 4
+    assert extract_features("D1NZ is a series based on what oversteering technique?").n_acronyms == 1
+    assert extract_features("What made emigration to these colonies attractive?").deictic == 1
+    g = extract_features("Welcher Film, gespielt von Til Schweiger, lief 2003, und wer hat diesen gedreht?")
+    assert g.is_german and g.reduced_relatives == 1 and g.deictic == 1
+    assert extract_features("Sind Anna Seghers und Christa Wolf beide aus Deutschland?").entity_pairs == 1
+
+
 def test_product_ids_whole_and_case_insensitive():
     f = extract_features("Is labo-288 cheaper than MED-COOL-300 or Med-Cool-300x or XLABO-7b or LABO-288-9?")
     assert f.product_ids == ("LABO-288", "MED-COOL-300")
@@ -139,6 +152,39 @@ def test_classifier_with_embedding_collaborator():
     r = ClassifierRouter(embed=embed)
     r.train(_toy_examples())
     assert r.embedding_dim == 2 and r.coef.shape == (len(FEATURE_NAMES) + 2,)
+
+
+class _VectorEmbedder:
+    """A sync ``encode`` like OnnxMiniLMEmbedder's, from two surface cues; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += 1
+        return np.array([[float("," in t), float(len(t) > 60)] for t in texts], dtype=np.float32)
+
+
+def test_classifier_from_config_uses_the_embedder_collaborator(tmp_path):
+    embedder = _VectorEmbedder()
+    r = ClassifierRouter.from_config({"use_query_embedding": True, "embedding_l2": 1.0}, embedder=embedder)
+    r.train(_toy_examples())
+    assert r.embedding_dim == 2 and embedder.calls == 1  # one batch for all training queries
+    path = tmp_path / "w.json"
+    r.save(path)
+    loaded = ClassifierRouter.from_config({"weights_path": str(path), "use_query_embedding": True}, embedder=embedder)
+    assert loaded.probability(BRIDGE) == pytest.approx(r.probability(BRIDGE))
+    vector = embedder.encode([BRIDGE])[0]
+    calls = embedder.calls
+    given = loaded.decide(BRIDGE, query_vector=vector)  # a vector retrieval already computed: no second embedding
+    assert embedder.calls == calls and given.score == pytest.approx(loaded.probability(BRIDGE))
+    assert loaded.decide(BRIDGE, query_vector=[1.0, 0.0]).score != pytest.approx(given.score)
+    with pytest.raises(ConfigError, match="use_query_embedding"):
+        ClassifierRouter.from_config({"weights_path": str(path)}, embedder=embedder)
+    with pytest.raises(ConfigError, match="collaborator 'embedder'"):
+        ClassifierRouter.from_config({"use_query_embedding": True})
+    with pytest.raises(ConfigError, match="encode"):
+        ClassifierRouter.from_config({"use_query_embedding": True}, embedder=object())
 
 
 def test_calibration_hits_target_share():
@@ -287,7 +333,7 @@ def test_trains_on_shared_data_and_generalises(tmp_path, capsys):
     router.train(train)
     result = evaluate_router(router, test)
     print(f"held-out accuracy {result['accuracy']:.3f}, local share {result['local_share']:.3f}, p50 {result['p50_ms']:.3f} ms")
-    assert result["accuracy"] >= 0.85
+    assert result["accuracy"] >= 0.86  # measured 0.875 (105/120)
     assert result["local_share"] >= 0.5 and result["saving"] > 0.5 and result["p50_ms"] < 2.0
     # The CLI round trip: train, calibrate to 30 % strong, eval as JSON.
     w = str(tmp_path / "w.json")
@@ -297,3 +343,28 @@ def test_trains_on_shared_data_and_generalises(tmp_path, capsys):
     assert main(["route", "eval", "--weights", w, "--data", str(tmp_path / "test.jsonl"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0.0 <= out["accuracy"] <= 1.0 and out["n"] == 120
+
+
+def _minilm():
+    try:
+        from ragkit.embedding import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder()
+    except ConfigError as e:
+        pytest.skip(f"MiniLM model not installed: {e}")
+
+
+@pytest.mark.skipif(not (SHARED / "squad2" / "rag" / "qa.jsonl").exists(), reason="shared data not present")
+def test_query_embedding_lifts_held_out_accuracy(tmp_path):
+    build_routing_data(SHARED / "squad2" / "rag", SHARED / "hotpotqa" / "rag", tmp_path)
+    train, test = load_examples(tmp_path / "train.jsonl"), load_examples(tmp_path / "test.jsonl")
+    router = ClassifierRouter.from_config({"use_query_embedding": True}, embedder=_minilm())
+    router.train(train)
+    vectors = router.embed_batch([e.query for e in test])
+    result = evaluate_router(router, test, query_vectors=vectors)
+    print(f"held-out accuracy {result['accuracy']:.3f}, local {result['local_share']:.3f}, p50 {result['p50_ms']:.3f} ms "
+          f"(+ embedding: {result['p50_with_embedding_ms']:.3f} ms)")
+    # Measured 0.917 (110/120); 0.90 is only two questions below, so the bar sits a little under it.
+    assert result["accuracy"] >= 0.89
+    assert result["local_share"] >= 0.5 and result["p50_ms"] < 2.0
+    assert result["p50_with_embedding_ms"] > result["p50_ms"]

@@ -85,8 +85,14 @@ def build_routing_data(squad_dir: str | Path, hotpot_dir: str | Path, out_dir: s
 
 
 def evaluate_router(router: Any, examples: Sequence[Any], *, prices: Mapping[str, Any] | None = None,
-                    context_tokens: int = DEFAULT_CONTEXT_TOKENS, output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> dict[str, Any]:
-    """Accuracy, strong share, expected cost saving vs all-strong, and routing overhead of ``router`` on ``examples``."""
+                    context_tokens: int = DEFAULT_CONTEXT_TOKENS, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+                    query_vectors: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Accuracy, strong share, expected cost saving vs all-strong, and routing overhead of ``router`` on ``examples``.
+
+    With ``query_vectors`` (one per example, as retrieval would have computed them) the router gets each vector
+    and ``p50_ms`` excludes embedding; the router's own ``embed`` is then timed per query on its own
+    (``embed_p50_ms``) and added per query for ``p50_with_embedding_ms``.
+    """
     from ragkit.routing import STRONG, Price
     from ragkit.tokens import TiktokenCounter
 
@@ -102,14 +108,24 @@ def evaluate_router(router: Any, examples: Sequence[Any], *, prices: Mapping[str
 
             raise ConfigError(f"price table has no entry for generator {gen!r} (keys: {', '.join(table)})")
     counter = TiktokenCounter("cl100k_base")
-    router.decide(examples[0].query)  # warm caches so the first timing is not an outlier
+    if query_vectors is not None and len(query_vectors) != len(examples):
+        raise ValueError(f"got {len(query_vectors)} query vectors for {len(examples)} examples")
+    extra = {} if query_vectors is None else {"query_vector": query_vectors[0]}
+    router.decide(examples[0].query, **extra)  # warm caches so the first timing is not an outlier
+    embed = getattr(router, "embed", None) if query_vectors is not None else None
     timings: list[float] = []
+    embed_timings: list[float] = []
     correct = strong = 0
     cost_routed = cost_strong = 0.0
     confusion = {"simple->local": 0, "simple->strong": 0, "complex->local": 0, "complex->strong": 0}
-    for ex in examples:
+    for i, ex in enumerate(examples):
+        if embed is not None:
+            t0 = time.perf_counter()
+            embed(ex.query)
+            embed_timings.append((time.perf_counter() - t0) * 1000)
+        extra = {} if query_vectors is None else {"query_vector": query_vectors[i]}
         t0 = time.perf_counter()
-        decision = router.decide(ex.query)
+        decision = router.decide(ex.query, **extra)
         timings.append((time.perf_counter() - t0) * 1000)
         is_strong = decision.route == STRONG
         strong += is_strong
@@ -118,9 +134,14 @@ def evaluate_router(router: Any, examples: Sequence[Any], *, prices: Mapping[str
         tokens_in = counter.count(ex.query) + context_tokens
         cost_strong += table[strong_gen].cost(tokens_in, output_tokens)
         cost_routed += table[strong_gen if is_strong else local_gen].cost(tokens_in, output_tokens)
-    timings.sort()
     n = len(examples)
-    return {
+    extra_out: dict[str, Any] = {}
+    if embed_timings:
+        total = sorted(a + b for a, b in zip(timings, embed_timings))
+        extra_out = {"embed_p50_ms": statistics.median(embed_timings), "p50_with_embedding_ms": statistics.median(total),
+                     "p95_with_embedding_ms": total[min(n - 1, int(0.95 * n))]}
+    timings.sort()
+    return {**extra_out,
         "n": n, "accuracy": correct / n, "strong_share": strong / n, "local_share": 1 - strong / n,
         "cost_routed_usd": cost_routed, "cost_all_strong_usd": cost_strong,
         "saving": 1 - cost_routed / cost_strong if cost_strong else 0.0,
@@ -144,11 +165,29 @@ def _load_prices(path: str | None) -> dict[str, Any] | None:
     return data
 
 
+def _embedder(args: argparse.Namespace) -> Any:
+    if not getattr(args, "embed", False):
+        return None
+    from ragkit.embedding import OnnxMiniLMEmbedder
+
+    return OnnxMiniLMEmbedder()
+
+
+def _classifier(args: argparse.Namespace, config: dict[str, Any]) -> Any:
+    from ragkit.routing import ClassifierRouter
+
+    embedder = _embedder(args)
+    return ClassifierRouter.from_config({**config, "use_query_embedding": embedder is not None}, embedder=embedder)
+
+
 def _router(args: argparse.Namespace) -> Any:
-    from ragkit.routing import ClassifierRouter, RuleRouter
+    from ragkit.errors import ConfigError
+    from ragkit.routing import RuleRouter
 
     if args.weights:
-        return ClassifierRouter({"weights_path": args.weights})
+        return _classifier(args, {"weights_path": args.weights})
+    if args.embed:
+        raise ConfigError("--embed needs --weights (a classifier trained with --embed)")
     return RuleRouter()
 
 
@@ -161,9 +200,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ragkit.routing import ClassifierRouter, load_examples
+    from ragkit.routing import load_examples
 
-    router = ClassifierRouter({"l2": args.l2})
+    router = _classifier(args, {"l2": args.l2, "embedding_l2": args.embedding_l2})
     acc = router.train(load_examples(args.data))
     router.save(args.out)
     print(json.dumps({"train_accuracy": acc, "out": args.out}) if args.json else f"trained on {args.data}: training accuracy {acc:.3f}; weights in {args.out}")
@@ -171,12 +210,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from ragkit.routing import ClassifierRouter, load_examples
+    from ragkit.routing import load_examples
 
-    router = ClassifierRouter({"weights_path": args.weights})
+    router = _classifier(args, {"weights_path": args.weights})
     examples = load_examples(args.data)
     t = router.calibrate(examples, args.target_strong_share)
-    share = sum(router.decide(e.query).route == "strong" for e in examples) / len(examples)
+    share = float((router.probabilities([e.query for e in examples]) >= t).mean())
     router.save(args.out or args.weights)
     print(json.dumps({"threshold": t, "strong_share": share}) if args.json else f"threshold {t:.4f} sends {share:.1%} of {args.data} to the strong model")
     return 0
@@ -185,8 +224,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ragkit.routing import load_examples
 
-    result = evaluate_router(_router(args), load_examples(args.data), prices=_load_prices(args.price_table),
-                             context_tokens=args.context_tokens, output_tokens=args.output_tokens)
+    router = _router(args)
+    examples = load_examples(args.data)
+    # With --embed the vectors are computed up front, as retrieval would have; overhead is reported both ways.
+    vectors = router.embed_batch([e.query for e in examples]) if args.embed else None
+    result = evaluate_router(router, examples, prices=_load_prices(args.price_table), context_tokens=args.context_tokens,
+                             output_tokens=args.output_tokens, query_vectors=vectors)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -195,7 +238,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"kept local        {result['local_share']:.1%}   sent strong {result['strong_share']:.1%}")
     print(f"cost saving       {result['saving']:.1%} vs all-strong (${result['cost_routed_usd']:.4f} vs ${result['cost_all_strong_usd']:.4f}; "
           f"query + {result['context_tokens']} context tokens in, {result['output_tokens']} out)")
-    print(f"routing overhead  p50 {result['p50_ms']:.3f} ms, p95 {result['p95_ms']:.3f} ms")
+    print(f"routing overhead  p50 {result['p50_ms']:.3f} ms, p95 {result['p95_ms']:.3f} ms" + (" (query embedding given)" if args.embed else ""))
+    if "embed_p50_ms" in result:
+        print(f"with embedding    p50 {result['p50_with_embedding_ms']:.3f} ms, p95 {result['p95_with_embedding_ms']:.3f} ms "
+              f"(embedding one query: p50 {result['embed_p50_ms']:.3f} ms)")
     print(f"confusion         {result['confusion']}")
     return 0
 
@@ -226,7 +272,8 @@ def add_parsers(subparsers: Any) -> None:
     t = sub.add_parser("train", help="train the logistic routing classifier")
     t.add_argument("--data", required=True, help="JSONL {query, label}")
     t.add_argument("--out", required=True, help="weights JSON to write")
-    t.add_argument("--l2", type=float, default=5.0, help="L2 penalty (default: %(default)s)")
+    t.add_argument("--l2", type=float, default=10.0, help="L2 penalty on the features (default: %(default)s)")
+    t.add_argument("--embedding-l2", type=float, default=20.0, help="L2 penalty on the embedding with --embed (default: %(default)s)")
     t.set_defaults(func=_cmd_train)
 
     c = sub.add_parser("calibrate", help="set the threshold that sends a target share of queries to the strong model")
@@ -249,5 +296,7 @@ def add_parsers(subparsers: Any) -> None:
     d.add_argument("--weights", help="classifier weights JSON; without it the rules router decides")
     d.set_defaults(func=_cmd_decide)
 
+    for s in (t, c, e, d):
+        s.add_argument("--embed", action="store_true", help="append the MiniLM query embedding to the features (weights trained with --embed)")
     for s in (b, t, c, e, d):
         s.add_argument("--json", action="store_true", help="machine-readable output")
