@@ -18,10 +18,11 @@ def test_import_ragkit_loads_no_vendor_sdk():
 
 def test_non_editable_install_exposes_providers(tmp_path):
     target = tmp_path / "site"
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(ROOT)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )
+    assert built.returncode == 0, built.stderr
     assert (target / "ragkit" / "providers" / "openai.py").exists()
     code = (
         "import importlib, ragkit, ragkit.providers as p; "
