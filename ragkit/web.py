@@ -63,7 +63,7 @@ form.addEventListener("submit", (ev) => {
   const finish = () => { stream.close(); send.disabled = false; input.focus(); };
   stream.addEventListener("delta", (e) => { answer.textContent += JSON.parse(e.data).text; });
   stream.addEventListener("sources", (e) => {
-    for (const s of JSON.parse(e.data)) sources.append(el("li", "", s.title + " (" + s.doc_id + ")"));
+    for (const s of JSON.parse(e.data)) sources.append(el("li", "", s.title.includes(s.doc_id) ? s.title : s.title + " (" + s.doc_id + ")"));
   });
   stream.addEventListener("done", (e) => { turn.dataset.intent = JSON.parse(e.data).intent || ""; turn.classList.add("done"); finish(); });
   stream.addEventListener("error", (e) => {
