@@ -262,7 +262,8 @@ class ClassifierRouter:
             v = np.concatenate([v, np.asarray(self.embed(query), dtype=np.float64).ravel()])
         return v, f
 
-    def _matrix(self, queries: Sequence[str]) -> np.ndarray:
+    def feature_matrix(self, queries: Sequence[str]) -> np.ndarray:
+        """Features (+ the embedding, in one batch when ``embed_batch`` is set) of ``queries``, one row each."""
         X = np.stack([extract_features(q).as_vector() for q in queries]).astype(np.float64)
         if self.embed_batch is not None:
             E = np.asarray(self.embed_batch(list(queries)), dtype=np.float64)
@@ -275,7 +276,7 @@ class ClassifierRouter:
     def train(self, examples: Sequence[RoutingExample]) -> float:
         """Fit on ``examples``; returns training accuracy at threshold 0.5."""
         check_examples(examples)
-        X = self._matrix([e.query for e in examples])
+        X = self.feature_matrix([e.query for e in examples])
         y = np.array([1.0 if e.label == "complex" else 0.0 for e in examples])
         self.mean, self.scale, self.coef, self.intercept = fit_logistic(X, y, len(FEATURE_NAMES), self.config.l2, self.config.embedding_l2, self.config.max_iter)
         self.embedding_dim = X.shape[1] - len(FEATURE_NAMES)
@@ -290,7 +291,7 @@ class ClassifierRouter:
 
     def probabilities(self, queries: Sequence[str]) -> np.ndarray:
         """P(complex) for each of ``queries``, embedding them in one batch when an ``embed_batch`` is set."""
-        return self._scores(self._matrix(queries))
+        return self._scores(self.feature_matrix(queries))
 
     def probability(self, query: str, features: QueryFeatures | None = None, hits: Sequence[Hit] | None = None,
                     query_vector: Sequence[float] | None = None) -> float:
