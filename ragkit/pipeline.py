@@ -115,7 +115,8 @@ class RAG:
     @cached_property
     def router(self) -> Any | None:
         spec = self.config.components.get("router")
-        return build_component(spec) if spec else None
+        # The router may embed the query; through the cache it reuses the vector retrieval computed.
+        return build_component(spec, embedder=self.embedder) if spec else None
 
     @cached_property
     def routed_generator(self) -> Any | None:
