@@ -8,7 +8,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import DataError
@@ -27,10 +27,14 @@ def with_mode(config: PipelineConfig, mode: str | None) -> PipelineConfig:
 
 
 def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConfig | None = None, mode: str | None = None,
-                       limit: int | None = None, progress: Progress = None, embedder: Any = None) -> dict[str, Any]:
-    """Index the corpus into a fresh temporary index, run every query, report nDCG@10, recall@100, MRR@10 and timings."""
+                       limit: int | None = None, progress: Progress = None, embedder: Any = None,
+                       modes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Index the corpus into a fresh temporary index, run every query, report nDCG@10, recall@100, MRR@10 and timings.
+
+    With ``modes`` the corpus is indexed once and each retriever mode is scored on it: ``{"modes": {mode: metrics}}``.
+    """
     from ragkit._aio import run_sync
-    from ragkit.pipeline import RAG
+    from ragkit.pipeline import RAG, build_component
 
     data = load_beir(dataset)
     base = config if isinstance(config, PipelineConfig) else load_pipeline(config)
@@ -38,14 +42,11 @@ def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConf
     with tempfile.TemporaryDirectory(prefix="ragkit-eval-") as tmp:
         rag = RAG(replace(with_mode(base, mode), index_dir=tmp), embedder=embedder)
 
-        async def go() -> dict[str, Any]:
-            t0 = time.perf_counter()
-            report = await rag.aindex(data.corpus)
-            index_s = time.perf_counter() - t0
+        async def score(retriever: Any) -> dict[str, Any]:
             ndcg, recall, mrr, lat = [], [], [], []
             for i, (qid, text) in enumerate(queries, 1):
                 t = time.perf_counter()
-                hits = await rag.retriever.retrieve(text, 100, None)
+                hits = await retriever.retrieve(text, 100, None)
                 lat.append((time.perf_counter() - t) * 1000)
                 ranked = doc_ranking([h.chunk.doc_id for h in hits])
                 rel = data.qrels[qid]
@@ -54,18 +55,31 @@ def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConf
                 mrr.append(mrr_at_k(ranked, rel, 10))
                 if progress:
                     progress(i, len(queries))
-            await rag.aclose()
             return {
-                "mode": mode or getattr(rag.config.components["retriever"].config, "mode", "hybrid"),
                 "ndcg@10": statistics.fmean(ndcg) if ndcg else 0.0,
                 "recall@100": statistics.fmean(recall) if recall else 0.0,
                 "mrr@10": statistics.fmean(mrr) if mrr else 0.0,
-                "n_docs": len(data.corpus),
-                "n_chunks": report.chunks_written,
-                "n_queries": len(queries),
-                "index_s": round(index_s, 3),
                 "query_p50_ms": round(statistics.median(lat), 3) if lat else 0.0,
             }
+
+        async def go() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            report = await rag.aindex(data.corpus)
+            index_s = time.perf_counter() - t0
+            common = {"n_docs": len(data.corpus), "n_chunks": report.chunks_written, "n_queries": len(queries),
+                      "index_s": round(index_s, 3)}
+            if modes:
+                spec = rag.config.components["retriever"]
+                out = {}
+                for m in modes:
+                    retriever = build_component(ComponentSpec(spec.role, spec.type, spec.config.model_copy(update={"mode": m})),
+                                                embedder=rag.embedder, store=rag.store, sparse_encoder=rag.sparse_encoder)
+                    out[m] = await score(retriever)
+                await rag.aclose()
+                return {**common, "modes": out}
+            result = await score(rag.retriever)
+            await rag.aclose()
+            return {"mode": mode or getattr(rag.config.components["retriever"].config, "mode", "hybrid"), **result, **common}
 
         return run_sync(go())
 
@@ -114,7 +128,8 @@ def run_answer_eval(qa: str | Path, *, config: str | Path | PipelineConfig | Non
         lat.append(time.perf_counter() - t)
         route = reply.metadata.get("route")
         if route is not None:
-            name = getattr(route, "generator", None) or getattr(route, "route", "?")
+            # RoutedGenerator reports the route as a dict (generator actually used), routers as a RouteDecision.
+            name = route.get("generator", "?") if isinstance(route, dict) else getattr(route, "generator", None) or getattr(route, "route", "?")
             routes[name] = routes.get(name, 0) + 1
         answers = row.get("answers") or []
         unanswerable = bool(row.get("is_impossible")) or not answers
