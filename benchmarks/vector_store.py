@@ -92,6 +92,7 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ef-construct", type=int, default=128)
     p.add_argument("--ef", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-wal", action="store_true", help="edge store without write-ahead log (bulk-load mode)")
     p.add_argument("--json", action="store_true", help="print only the JSON object on stdout")
     args = p.parse_args(argv)
 
@@ -104,7 +105,8 @@ async def main(argv: list[str] | None = None) -> int:
         for name in args.stores.split(","):
             if name == "qdrant_edge":
                 store = QdrantEdgeStore(QdrantEdgeStore.Config(
-                    path=str(Path(tmp) / "edge"), hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct, hnsw_ef=args.ef))
+                    path=str(Path(tmp) / "edge"), hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct, hnsw_ef=args.ef,
+                    wal=not args.no_wal))
             elif name == "qdrant_client_local":
                 store = QdrantServerStore(QdrantServerStore.Config(location=":memory:", collection="bench"))
             else:

@@ -169,6 +169,16 @@ class TestQdrantEdgeStore(StoreContract):
             await again.ensure_collection(32)
         await again.close()
 
+    async def test_without_wal_close_makes_writes_durable(self, tmp_path):
+        ids, vectors, payloads, sparse, _ = CORPUS
+        s = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(tmp_path / "nowal"), wal=False))
+        await s.ensure_collection(DIM)
+        await s.upsert(ids[:10], vectors[:10], payloads[:10], sparse[:10])
+        await s.close()
+        again = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(tmp_path / "nowal")))
+        assert await again.count() == 10
+        await again.close()
+
     def test_path_from_config_or_pipeline(self, tmp_path):
         from_pipeline = QdrantEdgeStore.from_config(QdrantEdgeStore.Config(), path=str(tmp_path / "p"))
         assert from_pipeline.path == tmp_path / "p"
