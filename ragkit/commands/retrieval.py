@@ -26,6 +26,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("eval", help="evaluate retrieval on a BEIR dataset, or answers on a QA file")
     p.add_argument("--dataset", help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--qa", help="JSONL with question and answers[] (answer-level metrics; needs a generator)")
+    p.add_argument("--corpus", help="with --qa: index this file or directory first (incremental)")
     p.add_argument("--config")
     p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], help="override the retriever mode")
     p.add_argument("--limit", type=int, help="evaluate at most N questions")
@@ -96,7 +97,13 @@ def run_eval(args) -> int:
     if args.dataset:
         result = run_retrieval_eval(args.dataset, config=args.config, mode=args.mode, limit=args.limit, progress=_progress("queries"))
     else:
-        result = run_answer_eval(args.qa, config=args.config, limit=args.limit, progress=_progress("questions"))
+        from ragkit.loaders import load_path
+        from ragkit.pipeline import RAG
+
+        rag = RAG.from_yaml(args.config)
+        if args.corpus:
+            rag.index(list(load_path(args.corpus)))
+        result = run_answer_eval(args.qa, rag=rag, limit=args.limit, progress=_progress("questions"))
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if args.json:
