@@ -39,6 +39,9 @@ class CatalogBotSettings(ComponentConfig):
     min_relevance: float = Field(0.4, ge=-1.0, le=1.0, description="Free-text questions abstain when the best dense cosine score is below this ...")
     min_sparse: float = Field(4.0, ge=0.0, le=1000.0, description="... and the best BM25 score is below this (catches non-English questions).")
     max_listed: int = Field(10, ge=1, le=200, description="Most products listed in a filter answer.")
+    free_text: Literal["rag", "tools"] = Field(
+        "rag", description="Free text via RAG over retrieved descriptions, or a ToolLoop over the catalog tools (needs a tool-calling model).")
+    max_tool_rounds: int = Field(4, ge=1, le=20, description="Most tool rounds in 'tools' mode.")
     check_numbers: bool = Field(True, description="Check numbers in generated answers against the catalog and flag wrong ones.")
 
 

@@ -276,3 +276,26 @@ def test_who_csv_through_the_same_code(tmp_path, embedder):
                       and float(r["cooler"]) >= 100 and r["BaseCostCur"] == "EUR" and r["BaseCost"] and float(r["BaseCost"]) <= 800)
     answer = bot.ask("Which refrigerators hold at least 100 litres and cost under 800 EUR?").text
     assert expected and sorted(i for i in catalog.find_ids(answer)) == expected
+
+
+def test_tools_mode_runs_a_tool_loop_over_the_catalog_tools(bot):
+    from ragkit.testing.fakes import tool_call
+    from ragkit.types import Reply
+
+    script = [Reply(text="", tool_calls=(tool_call("get_price", '{"product_id": "kn-lr-130"}'),), stop_reason="tool_calls"),
+              "KN-LR-130 costs 1290 EUR."]
+    local = FakeGenerator(script)
+    rag = bot.rag
+    saved = rag._generators.get("local")
+    rag._generators["local"] = local
+    tools_bot = CatalogBot(rag, bot.catalog, bot.settings.model_copy(update={"free_text": "tools"}))
+    tools_bot._indexed = True
+    try:
+        reply = tools_bot.ask("Which refrigerator is suitable for flammable solvents?")
+    finally:
+        rag._generators["local"] = saved
+    assert {s.name for s in local.requests[0]["tools"]} == {"get_product_specs", "filter_products", "get_price", "search_knowledge_base"}
+    tool_result = local.requests[1]["messages"][-1]
+    assert tool_result.role == "tool" and json.loads(tool_result.content)["price"] == RAW["KN-LR-130"]["price"]
+    assert reply.text == "KN-LR-130 costs 1290 EUR." and reply.metadata["claims"].ok
+    assert [h.chunk.doc_id for h in reply.sources] == ["KN-LR-130"]
