@@ -47,11 +47,13 @@ class HybridRetriever:
         rrf_k: int = Field(60, ge=0, le=10_000, description="RRF constant: score = sum 1/(k + rank)")
         candidates: int = Field(50, ge=1, le=10_000, description="hits each search contributes before fusion")
         fusion: Literal["engine", "python"] = Field(
-            "engine", description="fuse in the store (one round trip) when it can, or always in Python"
+            "python",
+            description="fuse in Python over two searches (fastest in-process), or in the store's own RRF query "
+            "(one round trip: better against a remote server)",
         )
 
     def __init__(self, embedder: Any, store: Any, sparse_encoder: Any = None, *, mode: str = "hybrid", rrf_k: int = 60,
-                 candidates: int = 50, fusion: str = "engine") -> None:
+                 candidates: int = 50, fusion: str = "python") -> None:
         try:
             cfg = self.Config(mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion)  # validates the arguments
         except ValidationError as e:
