@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -12,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import DataError
-from ragkit.evaluation import contains_answer, doc_ranking, exact_match, load_beir, mrr_at_k, ndcg_at_k, recall_at_k, token_f1
+from ragkit.evaluation import read_jsonl, contains_answer, doc_ranking, exact_match, load_beir, mrr_at_k, ndcg_at_k, recall_at_k, token_f1
 
 Progress = Callable[[int, int | None], None] | None
 
@@ -87,17 +86,10 @@ def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConf
 def read_qa(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a QA JSONL file: ``question``, ``answers[]``, optional ``is_impossible``."""
     rows = []
-    with Path(path).open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"not valid JSON: {e.msg}", path=str(path), line=n) from e
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not isinstance(row.get("answers", []), list):
-                raise DataError("expected an object with 'question' (string) and 'answers' (list)", path=str(path), line=n)
-            rows.append(row)
+    for n, row in read_jsonl(Path(path)):
+        if not isinstance(row.get("question"), str) or not isinstance(row.get("answers", []), list):
+            raise DataError("expected an object with 'question' (string) and 'answers' (list)", path=str(path), line=n)
+        rows.append(row)
     return rows
 
 

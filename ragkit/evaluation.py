@@ -25,7 +25,7 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
+def read_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -46,13 +46,13 @@ def load_beir(directory: str | Path, split: str = "test") -> BeirDataset:
         if not (d / name).exists():
             raise DataError(f"BEIR dataset is missing {name} (expected corpus.jsonl, queries.jsonl, qrels/{split}.tsv)", path=str(d))
     corpus = []
-    for n, row in _read_jsonl(d / "corpus.jsonl"):
+    for n, row in read_jsonl(d / "corpus.jsonl"):
         if "_id" not in row or "text" not in row:
             raise DataError("corpus row needs '_id' and 'text'", path=str(d / "corpus.jsonl"), line=n)
         title = row.get("title") or ""
         corpus.append(Document(str(row["_id"]), row["text"], {"title": title} if title else {}))
     queries = {}
-    for n, row in _read_jsonl(d / "queries.jsonl"):
+    for n, row in read_jsonl(d / "queries.jsonl"):
         if "_id" not in row or "text" not in row:
             raise DataError("query row needs '_id' and 'text'", path=str(d / "queries.jsonl"), line=n)
         queries[str(row["_id"])] = row["text"]
@@ -76,12 +76,12 @@ def build_beir(passages: str | Path, qa: str | Path, out: str | Path, *, limit: 
     """Write a BEIR dataset (question → gold passages) from ``passages.jsonl`` + ``qa.jsonl`` (SQuAD/HotpotQA rag layout)."""
     out = Path(out)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
-    docs = [row for _, row in _read_jsonl(Path(passages))]
+    docs = [row for _, row in read_jsonl(Path(passages))]
     by_title: dict[str, list[str]] = {}
     for row in docs:
         by_title.setdefault(row.get("title", ""), []).append(str(row["_id"]))
     ids = {str(row["_id"]) for row in docs}
-    rows = [row for _, row in _read_jsonl(Path(qa)) if not (answerable_only and row.get("is_impossible"))]
+    rows = [row for _, row in read_jsonl(Path(qa)) if not (answerable_only and row.get("is_impossible"))]
     random.Random(seed).shuffle(rows)
     rows = rows[:limit] if limit else rows
     with (out / "corpus.jsonl").open("w", encoding="utf-8") as f:
@@ -163,6 +163,6 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> float:
 
 
 __all__ = [
-    "BeirDataset", "load_beir", "build_beir", "ndcg_at_k", "recall_at_k", "mrr_at_k", "doc_ranking",
+    "BeirDataset", "read_jsonl", "load_beir", "build_beir", "ndcg_at_k", "recall_at_k", "mrr_at_k", "doc_ranking",
     "normalize_answer", "exact_match", "token_f1", "contains_answer",
 ]

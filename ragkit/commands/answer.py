@@ -45,6 +45,19 @@ def _usage_line(reply) -> str:
     return " · ".join(parts)
 
 
+async def print_stream(deltas):
+    """Write streamed text to stdout as it comes; return the final Reply."""
+    final = None
+    async for delta in deltas:
+        if delta.text:
+            sys.stdout.write(delta.text)
+            sys.stdout.flush()
+        if delta.reply is not None:
+            final = delta.reply
+    print()
+    return final
+
+
 def _print_sources(reply) -> None:
     if not reply.sources:
         return
@@ -80,18 +93,7 @@ def run_ask(args) -> int:
     else:
         from ragkit._aio import run_sync
 
-        async def stream():
-            final = None
-            async for delta in rag.astream(args.question, filter=flt, generator=args.generator):
-                if delta.text:
-                    sys.stdout.write(delta.text)
-                    sys.stdout.flush()
-                if delta.reply is not None:
-                    final = delta.reply
-            print()
-            return final
-
-        reply = run_sync(stream())
+        reply = run_sync(print_stream(rag.astream(args.question, filter=flt, generator=args.generator)))
     _print_sources(reply)
     print(_usage_line(reply), file=sys.stderr)
     return 0
