@@ -14,7 +14,8 @@ How a question is answered:
    pipeline has a router, falling back along ``routing.fallback_chain`` when the chosen one cannot be built or
    fails) over retrieved catalog passages. Weak retrieval, and attributes the catalog does not hold (warranty,
    weight, noise, …), get the abstention phrase instead. Numbers in a generated answer are checked against the
-   catalog (``ragkit.claims``) and wrong ones are flagged in the answer.
+   catalog (``ragkit.claims``) and wrong ones are flagged in the answer. With ``bot.free_text: tools`` the
+   model instead answers in a ``ToolLoop`` over the catalog tools (for API models that call tools well).
 
 Descriptions are data: text inside them (even "ignore previous instructions …") never selects a code path,
 because intents are parsed from the question alone and numbers come from structured fields.
@@ -73,7 +74,8 @@ class CatalogTools:
 
     def resolve_category(self, text: str) -> list[str]:
         """Known categories whose English or German name contains ``text`` (case-insensitive)."""
-        t = text.strip().lower().rstrip("s")
+        t = text.strip().lower()
+        t = {"fridge": "refrigerator", "fridges": "refrigerator"}.get(t, t.removesuffix("s"))
         return sorted({p.category for p in self.catalog if p.category and
                        (t in p.category.lower() or (p.category_de and t in p.category_de.lower()))})
 
@@ -353,7 +355,7 @@ def render_not_found(product_id: str, suggestions: Sequence[str], lang: Lang) ->
 
 _W = r"(?<![\w-])"
 ATTRIBUTES: dict[str, str] = {
-    "price": r"price|prices|cost|costs|how much|preis|preise|kostet|kosten|teuer",
+    "price": r"price|prices|cost|costs|preis|preise|kostet|kosten|teuer",
     "volume": r"volume|capacity|litres?|liters?|how big|how large|volumen|inhalt|nutzinhalt|liter|fassungsvermögen|wie groß",
     "temperature": r"temperatures?|temp|°c|how cold|temperaturbereich|temperatur|wie kalt",
     "energy": r"energy|power|kwh|consumption|energieverbrauch|energie|verbrauch|strom\w*",
@@ -445,6 +447,8 @@ def parse_question(question: str, catalog: Catalog, tools: CatalogTools) -> Inte
     ids = catalog.find_ids(question)
     unknown = catalog.unknown_ids(question)
     attributes = [name for name, pattern in ATTRIBUTES.items() if _has(pattern, q)]
+    if not attributes and _has(r"how much|wie viel|wieviel", q):
+        attributes = ["price"]  # "how much is X?" asks the price; "how much energy …" asks the energy
     if ids:
         if _has(UNSUPPORTED, q) and not attributes:
             return Intent("unsupported", lang, ids, unknown)

@@ -101,16 +101,16 @@ def run_answer_eval(qa: str | Path, *, config: str | Path | PipelineConfig | Non
     from ragkit.prompting import is_abstention
 
     if rag is None:
-        cfg = config if isinstance(config, PipelineConfig) else load_pipeline(config)
-        if cfg.catalog is not None:
-            # A pipeline with a catalog is a product bot: ask the bot, and check its numbers against the catalog.
-            from ragkit.catalog_bot import CatalogBot
-            from ragkit.claims import ClaimChecker
+        rag = RAG(config if isinstance(config, PipelineConfig) else load_pipeline(config))
+    catalog = getattr(getattr(rag, "config", None), "catalog", None)
+    if catalog is not None and isinstance(rag, RAG):
+        # A pipeline with a catalog is a product bot: ask the bot, and check its numbers against the catalog.
+        from ragkit.catalog import Catalog
+        from ragkit.catalog_bot import CatalogBot
+        from ragkit.claims import ClaimChecker
 
-            rag = CatalogBot.from_config(cfg)
-            checker = checker or ClaimChecker(rag.catalog)
-        else:
-            rag = RAG(cfg)
+        rag = CatalogBot(rag, Catalog.from_config(catalog), catalog.bot)
+        checker = checker or ClaimChecker(rag.catalog)
     rows = read_qa(qa)[:limit]
     em, f1, contain, abstain_ok, answered_abstain, lat, checks = [], [], [], [], [], [], []
     routes: dict[str, int] = {}

@@ -80,17 +80,24 @@ def test_unknown_id_is_structured_not_found_with_suggestions(bot):
 
 async def test_filter_products_runs_as_payload_filter_on_the_store(bot):
     seen = []
-    original = bot.rag.store.search_hybrid
+    store = bot.rag.store
 
-    async def spy(*args, **kwargs):
-        seen.append(args[3] if len(args) > 3 else kwargs.get("filter"))
-        return await original(*args, **kwargs)
+    def spy(name, filter_at):
+        original = getattr(store, name)
 
-    bot.rag.store.search_hybrid = spy
+        async def wrapper(*args, **kwargs):
+            seen.append(args[filter_at] if len(args) > filter_at else kwargs.get("filter"))
+            return await original(*args, **kwargs)
+        return wrapper
+
+    # Whichever search the retriever uses (engine fusion or Python fusion), the filter must reach the store.
+    for name, filter_at in (("search_hybrid", 3), ("search_dense", 2), ("search_sparse", 2)):
+        setattr(store, name, spy(name, filter_at))
     try:
         result = await bot.tools.filter_products(category="freezer", max_price=3000, currency="EUR", min_volume=250)
     finally:
-        del bot.rag.store.search_hybrid
+        for name in ("search_hybrid", "search_dense", "search_sparse"):
+            delattr(store, name)
     expected = sorted(r["id"] for r in RAW.values() if "freezer" in r["category"] and r["currency"] == "EUR"
                       and r["price"] <= 3000 and r["volume_l"] >= 250)
     assert sorted(p["product_id"] for p in result["products"]) == expected == ["KN-LF-280", "LABO-F250"]
@@ -152,6 +159,23 @@ def test_comparison_english_and_german(bot):
     de = bot.ask("Welcher ist günstiger, LABO-288 oder MED-COOL-300?").text
     assert de.startswith("LABO-288") and "günstiger" in de and "2490 EUR" in de
     assert "different currencies" in bot.ask("Is ARC-LR-220 cheaper than LABO-288?").text
+
+
+def test_how_much_energy_is_not_a_price_question(bot):
+    text = bot.ask("How much energy does MED-COOL-500 use per day?").text
+    assert "1.5 kWh" in text and "EUR" not in text
+    assert "4390 EUR" in bot.ask("How much is LABO-600?").text
+
+
+def test_eval_runner_wraps_a_catalog_pipeline_in_the_bot(bot, embedder, tmp_path):
+    # `ragkit eval --qa` hands run_answer_eval a plain RAG; with a catalog section the bot must answer.
+    rag = RAG(bot.rag.config, embedder=embedder, generators={"local": FakeGenerator(["wrong"])}, store=bot.rag.store)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"question": "Was kostet MED-COOL-700?", "answers": ["5480 EUR"]}) + "\n"
+                  + json.dumps({"question": "What is the warranty period of LABO-288?", "answers": []}) + "\n", encoding="utf-8")
+    result = run_answer_eval(qa, rag=rag)
+    assert result["contains_answer"] == 1.0 and result["abstention_accuracy"] == 1.0
+    assert result["numeric_claims_correct"] == 1.0
 
 
 def test_german_question_german_answer(bot):
