@@ -447,7 +447,7 @@ def parse_question(question: str, catalog: Catalog, tools: CatalogTools) -> Inte
     ids = catalog.find_ids(question)
     unknown = catalog.unknown_ids(question)
     attributes = [name for name, pattern in ATTRIBUTES.items() if _has(pattern, q)]
-    if not attributes and _has(r"how much|wie viel|wieviel", q):
+    if not attributes and _has(r"how much|wie viel|wieviel", q) and not _has(UNSUPPORTED, q):
         attributes = ["price"]  # "how much is X?" asks the price; "how much energy …" asks the energy
     if ids:
         if _has(UNSUPPORTED, q) and not attributes:

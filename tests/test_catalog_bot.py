@@ -205,6 +205,7 @@ def test_injection_in_description_changes_nothing(bot):
 def test_unsupported_attribute_abstains(bot):
     assert bot.ask("What is the warranty period of LABO-288?").text == ABSTENTION_EN
     assert bot.ask("Welche Garantie hat KN-SOL-60?").text == ABSTENTION_DE
+    assert bot.ask("Wie viel wiegt MED-COOL-300?").text == ABSTENTION_DE  # "wie viel" alone would ask the price
 
 
 def test_free_text_uses_generator_and_flags_wrong_numbers(bot):
