@@ -46,16 +46,7 @@ def run_chat(args) -> int:
     print(f"{title}: ask in English or German; /quit ends.", file=sys.stderr)
     history: list[Message] = []
 
-    async def answer(question: str):
-        final = None
-        async for delta in answerer.astream(question, history=tuple(history[-4:]), generator=args.generator):
-            if delta.text:
-                sys.stdout.write(delta.text)
-                sys.stdout.flush()
-            if delta.reply is not None:
-                final = delta.reply
-        print()
-        return final
+    from ragkit.commands.answer import print_stream
 
     while True:
         if interactive:
@@ -69,7 +60,7 @@ def run_chat(args) -> int:
             continue
         if question in ("/quit", "/exit", "/q"):
             break
-        reply = run_sync(answer(question))
+        reply = run_sync(print_stream(answerer.astream(question, history=tuple(history[-4:]), generator=args.generator)))
         if reply is not None and reply.sources:
             print("Sources:")
             for i, hit in enumerate(reply.sources, 1):
