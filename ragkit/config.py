@@ -38,7 +38,7 @@ def secret_from_env(var: str | None, *, required: bool = True, what: str = "API 
 class RetrievalSettings(ComponentConfig):
     """How many chunks flow through retrieval and reranking."""
 
-    top_k: int = Field(8, ge=1, le=200, description="Hits handed to prompt assembly.")
+    top_k: int = Field(5, ge=1, le=200, description="Hits handed to prompt assembly.")
     candidates: int = Field(40, ge=1, le=2000, description="Hits fetched before reranking.")
 
 
