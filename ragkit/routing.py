@@ -178,20 +178,14 @@ def check_examples(examples: Sequence[RoutingExample], source: str = "training d
 
 def load_examples(path: str | Path) -> list[RoutingExample]:
     """Read JSONL lines ``{"query": ..., "label": "simple"|"complex"}``; bad lines raise DataError naming the line."""
+    from ragkit.evaluation import read_jsonl
+
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise DataError(f"cannot read routing examples: {e.strerror}", path=str(p)) from e
+    if not p.is_file():
+        raise DataError("cannot read routing examples: no such file", path=str(p))
     out: list[RoutingExample] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not JSON ({e.msg})", path=str(p), line=n) from e
-        if not isinstance(row, dict) or not isinstance(row.get("query"), str) or not row["query"].strip():
+    for n, row in read_jsonl(p):
+        if not isinstance(row.get("query"), str) or not row["query"].strip():
             raise DataError("expected an object with a non-empty string field 'query'", path=str(p), line=n)
         if row.get("label") not in LABELS:
             raise DataError(f"field 'label' must be one of {LABELS}, got {row.get('label')!r}", path=str(p), line=n)
