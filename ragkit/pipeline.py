@@ -168,9 +168,12 @@ class RAG:
         """Retrieve and rerank."""
         settings = self.config.settings["retrieval"]
         top_k = top_k or settings.top_k
+        spec = self.config.components.get("reranker")
+        if spec is None or spec.type == "none":
+            # Nothing reorders the hits, so fetching extra candidates would only cost time.
+            return list(await self.retriever.retrieve(query, top_k, filter))
         hits = await self.retriever.retrieve(query, max(top_k, settings.candidates), filter)
-        if self.reranker is not None:
-            hits = await self.reranker.rerank(query, hits, top_k)
+        hits = await self.reranker.rerank(query, hits, top_k)
         return list(hits[:top_k])
 
     def search(self, query: str, **kwargs: Any) -> list[Hit]:
