@@ -307,6 +307,20 @@ class CachedEmbedder:
             found.update(fresh)
         return [list(found[k]) for k in keys]
 
+    async def embed_query(self, text: str) -> list[float]:
+        """One query's vector: memory-cached, never written to the persistent cache (queries rarely repeat there)."""
+        key = text_key(text)
+        vector = self._memory.get(key)
+        if vector is not None:
+            self.hits += 1
+            return list(vector)
+        inner_query = getattr(self.inner, "embed_query", None)
+        vector = list(await inner_query(text)) if inner_query else list((await self.inner.embed_batch([text]))[0])
+        self.misses += 1
+        self.calls += 1
+        self._remember(key, vector)
+        return vector
+
 
 __all__ = [
     "OnnxMiniLMEmbedder", "OnnxMiniLMConfig", "ModelFiles", "locate_model_files", "verify_sha256",
