@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 from ragkit.config import ComponentConfig, Field
@@ -134,6 +135,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     # Deliberately light: plural and common verb endings, so "origin"/"origins" and "built"/"build" stay distinct
     # but "countries"/"country" meet.
@@ -145,7 +147,18 @@ def _stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=4096)
+def _terms(text: str) -> tuple[str, ...]:
+    return tuple(_terms_uncached(text))
+
+
 def terms(text: str) -> list[str]:
+    """Index terms: lower-cased light stems; numbers and ids with digits (LABO-288, 3.5, 1,000) stay whole; CJK as bigrams."""
+    # The same chunks come back across questions; their sentences are re-scored each time.
+    return list(_terms(text))
+
+
+def _terms_uncached(text: str) -> list[str]:
     """Index terms: lower-cased light stems; numbers and ids with digits (LABO-288, 3.5, 1,000) stay whole; CJK as bigrams."""
     out: list[str] = []
     for m in _RUN.finditer(text.lower()):
