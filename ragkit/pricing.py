@@ -13,6 +13,7 @@ log = logging.getLogger("ragkit.pricing")
 
 # Providers that run on the caller's own hardware.
 LOCAL_PROVIDERS = frozenset({"ollama", "llamacpp", "minilm_onnx", "sentence_transformers", "fake", "local"})
+HOSTED_PROVIDERS = frozenset({"openai", "anthropic", "gemini"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,11 @@ class PriceTable:
 
     def price_for(self, model: str, provider: str | None = None) -> Price | None:
         """The model's price; ``FREE`` for local providers; None when unknown."""
+        if model and ":" in model:
+            # Generator ids read "provider:model" (llamacpp:smollm2-…); Ollama tags ("llama3.2:3b") are left alone.
+            prefix, rest = model.split(":", 1)
+            if prefix.lower() in LOCAL_PROVIDERS or prefix.lower() in HOSTED_PROVIDERS:
+                provider, model = provider or prefix, rest
         if provider and provider.lower() in LOCAL_PROVIDERS:
             return FREE
         if not model:

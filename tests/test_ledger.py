@@ -143,3 +143,12 @@ def test_percentile_edges():
     assert percentile([], 50) == 0.0
     assert percentile([7], 95) == 7
     assert percentile([1, 2, 3, 4], 50) == 2.5
+
+
+def test_generator_ids_with_provider_prefix_are_priced():
+    from ragkit.pricing import FREE, PriceTable
+
+    table = PriceTable()
+    assert table.price_for("llamacpp:smollm2-135m-instruct") == FREE
+    assert table.price_for("openai:gpt-4o-mini") == table.price_for("gpt-4o-mini") is not None
+    assert table.price_for("llama3.2:3b") is None  # an Ollama tag is not a provider prefix
