@@ -119,6 +119,14 @@ class RAG:
         return build_component(spec, embedder=self.embedder) if spec else None
 
     @cached_property
+    def prices(self) -> Any:
+        """The price table for the usage ledger: built-in prices overlaid with ``ledger.prices``."""
+        from ragkit.pricing import PriceTable
+
+        prices = self.config.settings["ledger"].prices
+        return PriceTable.from_mapping(prices, source="ledger.prices") if prices else PriceTable()
+
+    @cached_property
     def routed_generator(self) -> Any | None:
         """With a router configured: every generator behind one routed generator, with fallbacks and escalation."""
         if self.router is None:
@@ -186,10 +194,7 @@ class RAG:
         from ragkit.ledger import Ledger
         from ragkit.prompting import system_prompt_for
 
-        from ragkit.pricing import PriceTable
-
-        prices = self.config.settings["ledger"].prices
-        ledger = Ledger(clock=self._clock, prices=PriceTable.from_mapping(prices, source="ledger.prices") if prices else None)
+        ledger = Ledger(clock=self._clock, prices=self.prices)
         with ledger.stage("retrieve"):
             hits = await self.asearch(question, filter=filter)
         gen = self.generator(generator) if generator or self.routed_generator is None else self.routed_generator
