@@ -75,3 +75,19 @@ def test_bad_jsonl_line_is_reported_with_file_and_line(workdir, capsys):
     captured = capsys.readouterr()
     assert "rows.jsonl:2" in captured.err
     assert json.loads(captured.out)["load_errors"] == 1
+
+
+def test_usage_summarises_a_ledger(workdir, capsys):
+    from ragkit.ledger import JsonlLedgerWriter, Ledger
+
+    path = workdir / "usage.jsonl"
+    for latency in (10.0, 30.0):
+        ledger = Ledger(clock=iter([0.0, latency / 1000]).__next__)
+        with ledger.stage("generate", model="gpt-4o-mini") as stage:
+            stage.input_tokens, stage.output_tokens = 1000, 100
+        JsonlLedgerWriter(path).write(ledger.report())
+    assert main(["usage", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "requests 2" in out and "generate" in out
+    assert main(["usage", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == 2

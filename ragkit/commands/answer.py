@@ -29,6 +29,11 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of pipeline files (for editors)")
     p.set_defaults(func=run_schema)
 
+    p = sub.add_parser("usage", help="summarise a usage ledger written with --usage-jsonl or ledger.jsonl_path")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_usage)
+
 
 def _usage_line(reply) -> str:
     report = reply.metadata.get("usage_report")
@@ -147,4 +152,14 @@ def run_schema(args) -> int:
     from ragkit.config import json_schema
 
     print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def run_usage(args) -> int:
+    from dataclasses import asdict
+
+    from ragkit.ledger import read_jsonl, summarise
+
+    summary = summarise(read_jsonl(args.file))
+    print(json.dumps(asdict(summary), default=str) if args.json else summary.table())
     return 0
