@@ -119,8 +119,9 @@ def run_validate(args) -> int:
 
 
 def run_plan(args) -> int:
-    from ragkit.budget import counter_for, plan_budget
+    from ragkit.budget import context_window_for, counter_for, plan_budget
     from ragkit.config import load_pipeline
+    from ragkit.errors import ConfigError
     from ragkit.prompting import system_prompt_for
 
     config = load_pipeline(args.file)
@@ -131,8 +132,11 @@ def run_plan(args) -> int:
     for name, spec in config.generators.items():
         window = budget.context_window or getattr(spec.config, "context_window", None) or getattr(spec.config, "n_ctx", None)
         if not window:
-            print(f"{name}: context window unknown until built (set budget.context_window)")
-            continue
+            try:
+                window = context_window_for(spec.type, str(getattr(spec.config, "model", "")))
+            except ConfigError as e:
+                print(f"## generator {name} ({spec.type}): {e}")
+                continue
         plan = plan_budget(window, system_prompt=system_prompt_for(args.question), question=args.question,
                            reserved_output=budget.reserved_output_tokens, count=counter_for(None))
         print(f"## generator {name} ({spec.type}), window {window} (counted with tiktoken + safety margin)")
