@@ -4,6 +4,8 @@
     python3 benchmarks/vector_store.py --n 5000 --queries 50          # quick run
 
 Data: unit vectors drawn around ``--clusters`` Gaussian centres; queries come from the same distribution.
+Payloads are what the indexer writes (``ragkit.indexing.chunk_payload``): ~``--text-chars`` of text, offsets,
+file metadata; they are built before the clock starts, so the upsert rate is points / wall seconds of the upsert calls.
 Prints one JSON object {"stores": [{"name", "upsert_points_per_s", "search_p50_ms", "recall_at_10"}, ...]};
 details (index build time, segment counts) go to stderr.
 """
@@ -22,8 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ragkit.indexing import chunk_payload  # noqa: E402
 from ragkit.providers.qdrant_edge import QdrantEdgeStore  # noqa: E402
 from ragkit.providers.qdrant_server import QdrantServerStore  # noqa: E402
+from ragkit.types import Chunk  # noqa: E402
 
 TOP_K = 10
 
@@ -35,6 +39,21 @@ def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator, spread:
     return points / np.linalg.norm(points, axis=1, keepdims=True)
 
 
+def chunk_payloads(n: int, text_chars: int, rng: np.random.Generator, chunks_per_doc: int = 8) -> list[dict]:
+    """Indexer-shaped payloads: chunk i is chunk ``i % chunks_per_doc`` of a markdown file, its id ``str(i)``."""
+    words = ["retrieval", "vector", "index", "the", "of", "segment", "query", "a", "document", "chunk", "score", "and"]
+    vocab = np.array(words)
+    out = []
+    for i in range(n):
+        text = " ".join(vocab[rng.integers(0, len(words), text_chars // 6)])[:text_chars]
+        d, k = divmod(i, chunks_per_doc)
+        start = k * text_chars
+        meta = {"source": f"docs/doc{d}.md", "title": f"Document {d}", "chunk_index": k, "prefix_len": 0}
+        out.append(chunk_payload(Chunk(id=str(i), doc_id=f"docs/doc{d}.md", text=text, start=start,
+                                       end=start + len(text), metadata=meta)))
+    return out
+
+
 def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
     out = []
     for i in range(0, len(queries), 50):
@@ -44,13 +63,14 @@ def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]
     return out
 
 
-async def run_store(name: str, store, data: np.ndarray, queries: np.ndarray, truth: list[set[int]], batch: int) -> dict:
+async def run_store(name: str, store, data: np.ndarray, payloads: list[dict], queries: np.ndarray, truth: list[set[int]],
+                    batch: int) -> dict:
     await store.ensure_collection(data.shape[1])
     ids = [str(i) for i in range(len(data))]
     t0, c0 = time.perf_counter(), time.process_time()
     for s in range(0, len(data), batch):
         rows = data[s : s + batch]
-        await store.upsert(ids[s : s + batch], rows, [{"doc_id": str(i)} for i in range(s, s + len(rows))])
+        await store.upsert(ids[s : s + batch], rows, payloads[s : s + batch])
     upsert_s, upsert_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     t1 = time.perf_counter()
     await store.optimize()
@@ -87,6 +107,7 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clusters", type=int, default=100)
     p.add_argument("--spread", type=float, default=0.7, help="noise norm around a cluster centre (centres have norm 1)")
     p.add_argument("--batch", type=int, default=2000, help="points per upsert call")
+    p.add_argument("--text-chars", type=int, default=1000, help="chunk text length in the payloads (256 tokens ~ 1000 chars)")
     p.add_argument("--stores", default="qdrant_edge,qdrant_client_local", help="comma-separated store names")
     p.add_argument("--hnsw-m", type=int, default=16)
     p.add_argument("--ef-construct", type=int, default=128)
@@ -100,6 +121,7 @@ async def main(argv: list[str] | None = None) -> int:
     both = clustered(args.n + args.queries, args.dim, args.clusters, rng, args.spread)
     data, queries = both[: args.n], both[args.n :]
     truth = exact_top_k(data, queries, TOP_K)
+    payloads = chunk_payloads(args.n, args.text_chars, rng)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.stores.split(","):
@@ -111,7 +133,7 @@ async def main(argv: list[str] | None = None) -> int:
                 store = QdrantServerStore(QdrantServerStore.Config(location=":memory:", collection="bench"))
             else:
                 p.error(f"unknown store {name!r}")
-            rows.append(await run_store(name, store, data, queries, truth, args.batch))
+            rows.append(await run_store(name, store, data, payloads, queries, truth, args.batch))
     result = {"stores": rows}
     if args.json:
         print(json.dumps(result))

@@ -11,7 +11,7 @@ import pytest
 
 from ragkit.errors import ConfigError, DataError
 from ragkit.filters import matches
-from ragkit.providers.qdrant_edge import ID_NAMESPACE, QdrantEdgeStore, point_id
+from ragkit.providers.qdrant_edge import DENSE, ID_NAMESPACE, QdrantEdgeStore, dense_rows, point_id
 from ragkit.providers.qdrant_server import QdrantServerStore
 from ragkit.protocols import VectorStore
 from ragkit.sparse import Bm25Encoder
@@ -218,6 +218,34 @@ class TestQdrantEdgeStore(StoreContract):
         await store.upsert(["c", "d"], rows[2:].tolist(), [{"doc_id": "c"}, {"doc_id": "d"}])
         for i, cid in enumerate("abcd"):
             assert (await store.search_dense(CORPUS[1][i], 1))[0][0] == cid
+
+
+    async def test_any_numpy_layout_is_stored_as_its_float32_values(self, store):
+        import numpy as np
+
+        await store.ensure_collection(DIM)
+        base = np.asarray(CORPUS[1][:12], dtype=np.float64)
+        # Strided, Fortran-ordered and float64 inputs all go through the contiguous float32 copy, in order.
+        layouts = {"s": base[::2], "f": np.asfortranarray(base[:3]), "r": list(base[3:5].astype(np.float32))}
+        for tag, rows in layouts.items():
+            ids = [f"{tag}{i}" for i in range(len(rows))]
+            await store.upsert(ids, rows, [{"doc_id": tag} for _ in ids])
+            want = np.asarray(rows, dtype=np.float32)
+            got = store._ready().retrieve([point_id(c) for c in ids], with_payload=True, with_vector=True)
+            stored = {r.payload["chunk_id"]: r.vector[DENSE] for r in got}
+            for i, cid in enumerate(ids):
+                # Cosine vectors are stored normalised; the inputs are unit vectors already.
+                assert np.allclose(stored[cid], want[i] / np.linalg.norm(want[i]), atol=1e-6), cid
+        assert await store.count() == 6 + 3 + 2
+
+    def test_dense_rows_are_float32_views_in_input_order(self):
+        import numpy as np
+
+        m = np.arange(24, dtype=np.float64).reshape(6, 4)[:, ::-1]
+        rows = dense_rows(m)
+        assert [list(r) for r in rows] == m.astype(np.float32).tolist()
+        assert dense_rows([[1, 2], (3.5, 4)]) == [[1, 2], [3.5, 4]]
+        assert dense_rows([]) == []
 
 
 class TestQdrantServerStoreLocal(StoreContract):
