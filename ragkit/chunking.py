@@ -1,8 +1,8 @@
 """Chunkers: token windows, recursive (paragraph, sentence, word, token) and markdown sections, under a hard token cap.
 
-Every chunker tokenizes a document once, plans cuts on token boundaries, then verifies each final chunk
-(prefix included) with ``counter.count`` and shrinks it when the plan was optimistic. ``max_tokens`` is never
-exceeded. ``Chunk.text`` is ``prefix + body`` and ``doc.text[chunk.start:chunk.end] == body``.
+Every chunker tokenizes a document once, plans cuts on token boundaries, then counts each final chunk
+(prefix included) exactly and shrinks it when the plan was optimistic. ``max_tokens`` is never exceeded.
+``Chunk.text`` is ``prefix + body`` and ``doc.text[chunk.start:chunk.end] == body``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import string
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,12 @@ def _token_byte_lengths(encoding: str) -> np.ndarray:
     return lengths
 
 
+class _TiktokenCuts(list):
+    """Token cuts of ``text`` from one encode with tiktoken encoding ``encoding``; see ``_exact_count``."""
+
+    __slots__ = ("text", "encoding")
+
+
 def _tiktoken_cuts(text: str, counter: TiktokenCounter) -> list[int] | None:
     # Offsets from a per-encoding table of token byte lengths: same result as spans(), without its per-token Python loop.
     try:
@@ -62,14 +69,14 @@ def _tiktoken_cuts(text: str, counter: TiktokenCounter) -> list[int] | None:
         return None
     # Same tokens as counter.encode (no special tokens recognised), straight into numpy.
     tokens = get_encoding(counter.name).encode_to_numpy(text, disallowed_special=())
-    if len(tokens) == 0:
-        return [0, len(text)]
-    lengths = _token_byte_lengths(counter.name)[tokens]
-    starts = np.cumsum(lengths) - lengths
-    if len(data) != len(text):  # non-ASCII: map byte offsets to the char holding that byte
-        starts = (np.cumsum((data & 0xC0) != 0x80) - 1)[starts]
-    cuts = starts.tolist()
-    cuts[0] = 0
+    cuts = _TiktokenCuts([0])
+    cuts.text, cuts.encoding = text, counter.name
+    if len(tokens):
+        lengths = _token_byte_lengths(counter.name)[tokens]
+        starts = np.cumsum(lengths) - lengths
+        if len(data) != len(text):  # non-ASCII: map byte offsets to the char holding that byte
+            starts = (np.cumsum((data & 0xC0) != 0x80) - 1)[starts]
+        cuts.extend(starts[1:].tolist())
     cuts.append(len(text))
     return cuts
 
@@ -85,6 +92,67 @@ def token_cuts(text: str, counter: TokenCounter) -> list[int]:
     cuts.extend(s for s, _ in spans[1:])
     cuts.append(len(text))
     return cuts
+
+
+# A split point m of a string X: X[m - 1] is an ASCII letter or digit and X[m] is a space. Both tiktoken
+# pre-tokenizer patterns (cl100k_base, o200k_base) only look past an ASCII letter or digit with tests that a
+# space fails just as the end of the text does (more letters, marks or digits, an apostrophe, the second letter
+# of "'ll"), never consume a space after one, and have no lookbehind, so the regex pieces of X are those of
+# X[:m] followed by those of X[m:]; BPE runs per piece, hence encode(X) == encode(X[:m]) + encode(X[m:]).
+# test_split_points_split_the_encoding checks this on both encodings.
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+# The pre-tokenizer patterns that argument was made for (tiktoken 0.14); any other pattern gets full counts.
+_SPLIT_SAFE_PATTERNS = {
+    "cl100k_base": "|".join([
+        r"""'(?i:[sdmt]|ll|ve|re)""", r"""[^\r\n\p{L}\p{N}]?+\p{L}++""", r"""\p{N}{1,3}+""", r""" ?[^\s\p{L}\p{N}]++[\r\n]*+""",
+        r"""\s++$""", r"""\s*[\r\n]""", r"""\s+(?!\S)""", r"""\s""",
+    ]),
+    "o200k_base": "|".join([
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""", r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""", r"""\s*[\r\n]+""", r"""\s+(?!\S)""", r"""\s+""",
+    ]),
+}
+
+
+@lru_cache(maxsize=None)
+def _splits_hold(encoding: str) -> bool:
+    ok = get_encoding(encoding)._pat_str == _SPLIT_SAFE_PATTERNS.get(encoding)
+    if not ok:
+        log.info("tiktoken's %s pattern is not the one split points were checked for: chunks are counted whole", encoding)
+    return ok
+
+
+def _first_split(text: str, lo: int, hi: int) -> int:
+    """The smallest split point m of ``text`` with ``lo <= m < hi`` and ``m > 0``, or -1."""
+    m = text.find(" ", max(lo, 1), hi)
+    while m != -1 and text[m - 1] not in _ALNUM:
+        m = text.find(" ", m + 1, hi)
+    return m
+
+
+def _last_split(text: str, lo: int, hi: int) -> int:
+    """The largest split point m of ``text`` with ``lo <= m < hi`` and ``m > 0``, or -1."""
+    m = text.rfind(" ", max(lo, 1), hi)
+    while m != -1 and text[m - 1] not in _ALNUM:
+        m = text.rfind(" ", max(lo, 1), m)
+    return m
+
+
+def _exact_count(counter: TiktokenCounter, prefix: str, text: str, a: int, b: int, cuts: _TiktokenCuts) -> int:
+    """``counter.count(prefix + text[a:b])``, re-encoding only the ends.
+
+    With split points m1 <= m2 of ``text`` (a < m1 < b, m2 <= b), ``text[m1:m2]`` encodes to the tokens of the
+    whole text that start in it, which ``cuts`` already holds; only ``prefix + text[a:m1]`` and ``text[m2:b]``
+    are encoded again.
+    """
+    m1 = _first_split(text, a + 1, b)
+    if m1 == -1:
+        return counter.count(prefix + text[a:b])
+    m2 = _last_split(text, m1, b + 1)  # m2 == b is a split of text, so text[m1:b] splits there trivially
+    n = len(cuts) - 1
+    middle = bisect_left(cuts, m2, 0, n) - bisect_left(cuts, m1, 0, n)
+    return counter.count(prefix + text[a:m1]) + middle + (counter.count(text[m2:b]) if m2 < b else 0)
 
 
 def _strip(text: str, s: int, e: int) -> Range | None:
@@ -116,6 +184,14 @@ class _Budget:
         # Plans count tokens of the whole text; a stripped slice often re-tokenizes one token longer
         # (" Sweyn" is one token, "Sweyn" two), so plan one short and let fit() rarely need a second count.
         self.plan = self.tokens - 1 if self.tokens >= 32 else self.tokens
+        # Exact subclasses only: one that overrides count() is counted with its own count().
+        self.tiktoken = type(counter) is TiktokenCounter and _splits_hold(counter.name)
+
+    def count(self, text: str, a: int, b: int, cuts: Sequence[int]) -> int:
+        """``counter.count(prefix + text[a:b])``, cheaper when ``cuts`` came from one tiktoken encode of ``text``."""
+        if self.tiktoken and isinstance(cuts, _TiktokenCuts) and cuts.text is text and cuts.encoding == self.counter.name:
+            return _exact_count(self.counter, self.prefix, text, a, b, cuts)  # type: ignore[arg-type]
+        return self.counter.count(self.prefix + text[a:b])
 
     def fit(self, text: str, s: int, e: int, cuts: Sequence[int]) -> tuple[int, Range | None]:
         """The largest end ``<= e`` whose stripped body fits with the prefix, and that stripped body range."""
@@ -123,7 +199,7 @@ class _Budget:
             body = _strip(text, s, e)
             if body is None:
                 return e, None
-            excess = self.counter.count(self.prefix + text[body[0] : body[1]]) - self.max_tokens
+            excess = self.count(text, body[0], body[1], cuts) - self.max_tokens
             if excess <= 0:
                 return e, body
             lo, hi = bisect_right(cuts, s), bisect_left(cuts, e)
@@ -161,11 +237,13 @@ def token_windows(
     n = len(cuts) - 1
     overlap = max(0, min(overlap, budget.tokens // 2))  # a larger overlap would crawl one token per chunk
     out: list[Range] = []
+    seen: set[Range] = set()  # a start moved past whitespace only can strip to a body already taken
     s = 0
     while True:
         i = bisect_right(cuts, s) - 1
         e, body = budget.fit(text, s, cuts[min(i + budget.plan, n)], cuts)
-        if body is not None:
+        if body is not None and body not in seen:
+            seen.add(body)
             out.append(body)
         if e >= last:
             return out
