@@ -71,7 +71,10 @@ def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConf
                 spec = rag.config.components["retriever"]
                 out = {}
                 for m in modes:
-                    retriever = build_component(ComponentSpec(spec.role, spec.type, spec.config.model_copy(update={"mode": m})),
+                    # "hybrid:rrf" names a fusion method as well as a mode.
+                    mode_name, _, method = m.partition(":")
+                    update = {"mode": mode_name, **({"method": method} if method else {})}
+                    retriever = build_component(ComponentSpec(spec.role, spec.type, spec.config.model_copy(update=update)),
                                                 embedder=rag.embedder, store=rag.store, sparse_encoder=rag.sparse_encoder)
                     out[m] = await score(retriever)
                 await rag.aclose()

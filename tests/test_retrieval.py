@@ -10,7 +10,7 @@ from ragkit.errors import ConfigError
 from ragkit.protocols import Retriever
 from ragkit.providers.qdrant_edge import QdrantEdgeStore
 from ragkit.providers.qdrant_server import QdrantServerStore
-from ragkit.retrieval import HybridRetriever, chunk_from_payload, reciprocal_rank_fusion
+from ragkit.retrieval import HybridRetriever, chunk_from_payload, distribution_based_score_fusion, reciprocal_rank_fusion
 from ragkit.sparse import Bm25Encoder
 from ragkit.testing import FakeEmbedder
 from ragkit.types import Chunk
@@ -76,7 +76,7 @@ def test_chunk_round_trips_through_payload():
 
 
 async def test_hybrid_finds_product_id_and_keeps_rank_scores(store):
-    r = HybridRetriever(FakeEmbedder(64), store, Bm25Encoder(avg_doc_len=10))
+    r = HybridRetriever(FakeEmbedder(64), store, Bm25Encoder(avg_doc_len=10), method="rrf")
     assert isinstance(r, Retriever)
     hits = await r.retrieve("LABO-288", 3)
     assert hits[0].chunk.id == "d1#0" and hits[0].chunk.doc_id == "d1"
@@ -97,8 +97,8 @@ async def test_engine_fusion_equals_python_fusion(store):
     enc = Bm25Encoder(avg_doc_len=10)
     emb = FakeEmbedder(64)
     for query in ["vaccine refrigerator alarm", "LABO freezer samples", "Gefrierschrank Schloss", "kitchen wine"]:
-        engine = await HybridRetriever(emb, store, enc, candidates=4, fusion="engine").retrieve(query, 10)
-        python = await HybridRetriever(emb, store, enc, candidates=4, fusion="python").retrieve(query, 10)
+        engine = await HybridRetriever(emb, store, enc, candidates=4, fusion="engine", method="rrf").retrieve(query, 10)
+        python = await HybridRetriever(emb, store, enc, candidates=4, fusion="python", method="rrf").retrieve(query, 10)
         assert {h.chunk.id: h.score for h in engine} == pytest.approx({h.chunk.id: h.score for h in python}, rel=1e-5)
         assert [h.rank_scores.get("dense") for h in sorted(engine, key=lambda h: h.chunk.id)] == pytest.approx(
             [h.rank_scores.get("dense") for h in sorted(python, key=lambda h: h.chunk.id)], rel=1e-5)
@@ -110,10 +110,30 @@ async def test_python_fusion_for_stores_without_engine_fusion(store):
             self.search_dense, self.search_sparse = inner.search_dense, inner.search_sparse
 
     enc, emb = Bm25Encoder(avg_doc_len=10), FakeEmbedder(64)
-    hits = await HybridRetriever(emb, Plain(store), enc, candidates=6).retrieve("MED-COOL-300 vaccines", 3)
-    dense = [cid for cid, _, _ in await store.search_dense((await emb.embed_batch(["MED-COOL-300 vaccines"]))[0], 6)]
-    sparse = [cid for cid, _, _ in await store.search_sparse(enc.encode_query("MED-COOL-300 vaccines"), 6)]
+    hits = await HybridRetriever(emb, Plain(store), enc, candidates=6, method="rrf").retrieve("MED-COOL-300 vaccines", 3)
+    dense_rows = await store.search_dense((await emb.embed_batch(["MED-COOL-300 vaccines"]))[0], 6)
+    sparse_rows = await store.search_sparse(enc.encode_query("MED-COOL-300 vaccines"), 6)
+    dense, sparse = [r[0] for r in dense_rows], [r[0] for r in sparse_rows]
     assert [(h.chunk.id, h.score) for h in hits] == reciprocal_rank_fusion([dense, sparse])[:3]
+    hits = await HybridRetriever(emb, Plain(store), enc, candidates=6).retrieve("MED-COOL-300 vaccines", 3)
+    expected = distribution_based_score_fusion([[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]])[:3]
+    assert [h.chunk.id for h in hits] == [k for k, _ in expected]
+    assert [h.score for h in hits] == pytest.approx([v for _, v in expected])
+    assert hits[0].score == hits[0].rank_scores["dbsf"]
+
+
+def test_dbsf_by_hand():
+    # list A: mean 2, sd sqrt(2/3); list B: all equal -> every score maps to 0.5
+    a = [("x", 3.0), ("y", 2.0), ("z", 1.0)]
+    b = [("z", 7.0), ("w", 7.0)]
+    sd = (2 / 3) ** 0.5
+    norm = lambda v: (v - (2 - 3 * sd)) / (6 * sd)  # noqa: E731
+    fused = dict(distribution_based_score_fusion([a, b]))
+    assert fused["x"] == pytest.approx(norm(3.0))
+    assert fused["z"] == pytest.approx(norm(1.0) + 0.5)
+    assert fused["w"] == pytest.approx(0.5)
+    assert [k for k, _ in distribution_based_score_fusion([a, b])][0] == "z"
+    assert distribution_based_score_fusion([[], []]) == []
 
 
 def test_config_validation():
