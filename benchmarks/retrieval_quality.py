@@ -5,7 +5,7 @@
     python benchmarks/retrieval_quality.py [--limit 300] [--json]
 
 Each corpus is indexed once with the embedded defaults (MiniLM int8 ONNX, Qdrant edge, BM25 in Qdrant); the
-three retriever modes are scored on the same index.
+retriever modes are scored on the same index. Query latency excludes embedding the query (done once up front).
 """
 
 from __future__ import annotations

@@ -29,16 +29,19 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], k: int = 60) -> list
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def distribution_based_score_fusion(scored: Sequence[Sequence[tuple[K, float]]]) -> list[tuple[K, float]]:
+def distribution_based_score_fusion(
+    scored: Sequence[Sequence[tuple[K, float]]], *, head: int | None = None
+) -> list[tuple[K, float]]:
     """Fuse scored lists by summing each list's scores mapped from [mean - 3σ, mean + 3σ] to [0, 1] (DBSF).
 
-    Unlike RRF it keeps how far apart the scores are, so a confident retriever outvotes an unsure one.
+    Unlike RRF it keeps how far apart the scores are, so a confident retriever outvotes an unsure one. Mean and σ
+    come from each list's first ``head`` rows, so asking for more results does not change how hits are scored.
     """
     fused: dict[K, float] = {}
     for rows in scored:
         if not rows:
             continue
-        values = [score for _, score in rows]
+        values = [score for _, score in rows[:head]]
         mean = sum(values) / len(values)
         sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
         low, span = mean - 3 * sd, 6 * sd
@@ -133,7 +136,9 @@ class HybridRetriever:
                 payloads.setdefault(cid, payload)
                 per.setdefault(cid, {})[name] = score
         if self.method == "dbsf":
-            fused = distribution_based_score_fusion([[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]])
+            fused = distribution_based_score_fusion(
+                [[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]], head=self.candidates
+            )
         else:
             fused = reciprocal_rank_fusion([[r[0] for r in dense_rows], [r[0] for r in sparse_rows]], k=self.rrf_k)
         return [Hit(chunk_from_payload(payloads[cid]), s, {**per[cid], self.method: s}) for cid, s in fused[:top_k]]

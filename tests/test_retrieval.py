@@ -134,6 +134,11 @@ def test_dbsf_by_hand():
     assert fused["w"] == pytest.approx(0.5)
     assert [k for k, _ in distribution_based_score_fusion([a, b])][0] == "z"
     assert distribution_based_score_fusion([[], []]) == []
+    # Statistics from the head only: a longer tail does not rescore the head.
+    longer = a + [("t1", 0.5), ("t2", 0.1)]
+    head_only = dict(distribution_based_score_fusion([longer], head=3))
+    assert head_only["x"] == pytest.approx(norm(3.0)) and head_only["t2"] == pytest.approx(norm(0.1))
+    assert dict(distribution_based_score_fusion([longer]))["x"] != pytest.approx(norm(3.0))
 
 
 def test_config_validation():
