@@ -16,13 +16,18 @@ from ragkit.evaluation import read_jsonl, contains_answer, doc_ranking, exact_ma
 Progress = Callable[[int, int | None], None] | None
 
 
+def retriever_spec(spec: ComponentSpec, mode: str) -> ComponentSpec:
+    """The retriever block with its mode replaced; "hybrid:rrf" names a fusion method as well."""
+    mode_name, _, method = mode.partition(":")
+    update = {"mode": mode_name, **({"method": method} if method else {})}
+    return ComponentSpec(spec.role, spec.type, spec.config.model_copy(update=update))
+
+
 def with_mode(config: PipelineConfig, mode: str | None) -> PipelineConfig:
     """The same pipeline with the retriever's mode replaced."""
     if mode is None:
         return config
-    spec = config.components["retriever"]
-    new = ComponentSpec(spec.role, spec.type, spec.config.model_copy(update={"mode": mode}))
-    return replace(config, components={**config.components, "retriever": new})
+    return replace(config, components={**config.components, "retriever": retriever_spec(config.components["retriever"], mode)})
 
 
 def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConfig | None = None, mode: str | None = None,
@@ -74,11 +79,8 @@ def run_retrieval_eval(dataset: str | Path, *, config: str | Path | PipelineConf
                 spec = rag.config.components["retriever"]
                 out = {}
                 for m in modes:
-                    # "hybrid:rrf" names a fusion method as well as a mode.
-                    mode_name, _, method = m.partition(":")
-                    update = {"mode": mode_name, **({"method": method} if method else {})}
-                    retriever = build_component(ComponentSpec(spec.role, spec.type, spec.config.model_copy(update=update)),
-                                                embedder=rag.embedder, store=rag.store, sparse_encoder=rag.sparse_encoder)
+                    retriever = build_component(retriever_spec(spec, m), embedder=rag.embedder, store=rag.store,
+                                                sparse_encoder=rag.sparse_encoder)
                     out[m] = await score(retriever)
                 await rag.aclose()
                 return {**common, "modes": out}

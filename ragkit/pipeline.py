@@ -279,6 +279,7 @@ class _LazyGenerator:
         self._rag = rag
         self._name = name
         self.id = name
+        self._fallback_count: Callable[[str], int] | None = None
 
     def _get(self) -> Any:
         return self._rag.generator(self._name)
@@ -295,9 +296,11 @@ class _LazyGenerator:
         try:
             return self._get().count_tokens(text)
         except ConfigError:
-            from ragkit.budget import tiktoken_counter
+            if self._fallback_count is None:
+                from ragkit.budget import tiktoken_counter
 
-            return tiktoken_counter()(text)
+                self._fallback_count = tiktoken_counter()
+            return self._fallback_count(text)
 
     async def generate(self, messages: Sequence[Message], **kwargs: Any) -> Reply:
         return await self._get().generate(messages, **kwargs)

@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any, AsyncIterator, Mapping, Sequence
 
+from ragkit.filters import matches
 from ragkit.types import Delta, Message, Reply, ToolCall, Usage
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -101,24 +102,11 @@ class InMemoryStore:
         for pid in ids:
             self.points.pop(pid, None)
 
-    def _match(self, payload: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
-        for key, cond in (filter or {}).items():
-            value = payload.get(key)
-            if isinstance(cond, Mapping):
-                if "any" in cond and value not in cond["any"]:
-                    return False
-                for op, fn in (("gt", float.__gt__), ("gte", float.__ge__), ("lt", float.__lt__), ("lte", float.__le__)):
-                    if op in cond and (value is None or not fn(float(value), float(cond[op]))):
-                        return False
-            elif value != cond:
-                return False
-        return True
-
     async def search_dense(self, vector, top_k, filter=None):
         scored = [
             (pid, sum(a * b for a, b in zip(vector, vec)), payload)
             for pid, (vec, payload, _) in self.points.items()
-            if self._match(payload, filter)
+            if matches(filter, payload)
         ]
         return sorted(scored, key=lambda t: -t[1])[:top_k]
 
@@ -126,7 +114,7 @@ class InMemoryStore:
         q = dict(zip(vector.indices, vector.values))
         scored = []
         for pid, (_, payload, sp) in self.points.items():
-            if sp is None or not self._match(payload, filter):
+            if sp is None or not matches(filter, payload):
                 continue
             s = sum(q.get(i, 0.0) * v for i, v in zip(sp.indices, sp.values))
             if s > 0:
