@@ -3,8 +3,8 @@
     python benchmarks/ingest.py [--n 600] [--json]
 
 Indexes short passages (SQuAD paragraphs cut to their first sentences) end to end: chunk, embed (MiniLM int8
-ONNX), BM25-encode, upsert into the in-process Qdrant engine, manifest. Framework overhead = everything but the
-embedding model's own time.
+ONNX, fused graph), BM25-encode, upsert into the in-process Qdrant engine, manifest. Framework overhead = ingest
+time minus the model's own time on the same texts in the same batches, measured alone right after.
 """
 
 from __future__ import annotations
@@ -38,22 +38,30 @@ def short_passages(n: int) -> list[Document]:
     return docs
 
 
-async def run(n: int, threads: int) -> dict:
+async def run(n: int, threads: int, batch: int) -> dict:
     docs = short_passages(n)
     with tempfile.TemporaryDirectory() as tmp:
         config = parse_pipeline({"index_dir": tmp, "embedder": {"type": "minilm_onnx", "intra_op_threads": threads}})
         rag = RAG(config)
         _ = rag.embedder, rag.chunker, rag.store  # model load and store creation are not ingest
         await rag.embedder.embed_batch(["warm up"])
+        await rag.store.ensure_collection(rag.embedder.dim)
         t0 = time.perf_counter()
         report = await rag.aindex(docs)
         total = time.perf_counter() - t0
+        # The model's own time on the same texts in the same batches, alone: everything else is framework.
+        texts = [c.text for d in docs for c in rag.chunker.chunk(d)]
+        model = rag.embedder.inner
+        t0 = time.perf_counter()
+        for b in range(0, len(texts), batch):
+            model.encode(texts[b : b + batch])
+        model_s = time.perf_counter() - t0
         await rag.aclose()
     return {
         "threads": threads, "docs": len(docs), "chunks": report.chunks_written, "seconds": round(total, 3),
         "chunks_per_s": round(report.chunks_written / total, 1),
-        "embed_s": round(report.embed_seconds, 3),
-        "framework_overhead_pct": round(100 * (total - report.embed_seconds) / total, 2),
+        "model_s": round(model_s, 3),
+        "framework_overhead_pct": round(100 * (total - model_s) / total, 2),
         "mean_chars": round(sum(len(d.text) for d in docs) / len(docs), 1),
     }
 
@@ -61,15 +69,16 @@ async def run(n: int, threads: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--batch-chunks", type=int, default=256, help="the indexer's batch size (its default)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = [asyncio.run(run(args.n, t)) for t in (1, 2)]
+    rows = [asyncio.run(run(args.n, t, args.batch_chunks)) for t in (1, 2)]
     if args.json:
         print(json.dumps({"runs": rows}))
         return 0
     for r in rows:
         print(f"threads {r['threads']}: {r['chunks']} chunks ({r['mean_chars']} chars avg) in {r['seconds']} s = "
-              f"{r['chunks_per_s']} chunks/s; embedding {r['embed_s']} s; framework overhead {r['framework_overhead_pct']} % "
+              f"{r['chunks_per_s']} chunks/s; the model alone on the same batches {r['model_s']} s; framework overhead {r['framework_overhead_pct']} % "
               f"(target >= 250 chunks/s, overhead <= 5 %)")
     return 0
 

@@ -295,6 +295,9 @@ def recursive_ranges(
     if not text[start:end].strip():
         return []
     budget = _Budget(counter, max_tokens, prefix)
+    whole = _strip(text, start, end)
+    if whole is not None and budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
+        return [whole]  # the common short text: one exact count instead of a plan
     cuts = token_cuts(text, counter) if cuts is None else cuts
     units = _units(text, start, end, cuts, budget.plan)
     bounds = [u[0] for u in units] + [end]

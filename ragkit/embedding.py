@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -63,6 +63,21 @@ def locate_model_files(find: Callable[[str], Any] = find_spec) -> ModelFiles:
     return files
 
 
+_fused: dict[tuple[str, str], bytes] = {}
+_fused_lock = threading.Lock()
+
+
+def _fused_graph(files: ModelFiles) -> bytes:
+    """The fused graph for the verified model file, built once per process."""
+    from ragkit.minilm_graph import build_fused_minilm
+
+    key = (str(files.onnx), files.sha256)
+    with _fused_lock:
+        if key not in _fused:
+            _fused[key] = build_fused_minilm(files.onnx)
+        return _fused[key]
+
+
 _verified: dict[tuple[str, int, int], str] = {}
 _verified_lock = threading.Lock()
 
@@ -89,17 +104,22 @@ class OnnxMiniLMConfig(ComponentConfig):
     intra_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime threads inside one operator")
     batch_size: int = Field(32, ge=1, le=4096, description="texts per ONNX run (texts are sorted by length first)")
     max_length: int = Field(256, ge=8, le=256, description="tokens per text, [CLS]/[SEP] included; longer texts are cut")
+    graph: Literal["fused", "packaged"] = Field(
+        "fused",
+        description="fused: the package's int8 weights in onnxruntime's fused BERT operators with int8 products "
+        "(about 1.8x faster, cosine to float32 >= 0.999); packaged: the ONNX graph exactly as shipped",
+    )
 
 
 class OnnxMiniLMEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: mean-pooled, L2-normalised 384-d vectors."""
 
     Config = OnnxMiniLMConfig
-    id = "minilm-l6-v2-int8"
     dim = 384
 
     def __init__(
-        self, *, intra_op_threads: int = 1, batch_size: int = 32, max_length: int = 256, files: ModelFiles | None = None
+        self, *, intra_op_threads: int = 1, batch_size: int = 32, max_length: int = 256,
+        graph: Literal["fused", "packaged"] = "fused", files: ModelFiles | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -108,6 +128,11 @@ class OnnxMiniLMEmbedder:
         verify_sha256(self.files.onnx, self.files.sha256)
         self.max_batch = batch_size
         self.max_length = max_length
+        if graph not in ("fused", "packaged"):
+            raise ConfigError(f"graph is {graph!r}; expected 'fused' or 'packaged'")
+        self.graph = graph
+        # The two graphs give slightly different vectors, so caches and stores must tell them apart.
+        self.id = "minilm-l6-v2-int8" if graph == "packaged" else "minilm-l6-v2-int8-fused"
         try:
             self._tokenizer = Tokenizer.from_file(str(self.files.tokenizer))
         except Exception as e:  # tokenizers raises a bare Exception on a bad file
@@ -118,14 +143,16 @@ class OnnxMiniLMEmbedder:
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        model: str | bytes = str(self.files.onnx) if graph == "packaged" else _fused_graph(self.files)
         try:
-            self._session = ort.InferenceSession(str(self.files.onnx), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's own exception types are not public API
-            raise ConfigError(f"onnxruntime cannot load {self.files.onnx}: {e}") from e
+            raise ConfigError(f"onnxruntime cannot load the {graph} graph of {self.files.onnx}: {e}") from e
         self._inputs = {i.name for i in self._session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= self._inputs:
             raise ConfigError(f"{self.files.onnx} takes inputs {sorted(self._inputs)}; expected input_ids and attention_mask")
         self._output = self._session.get_outputs()[0].name
+        self._int = np.int32 if graph == "fused" else np.int64
         self._counter: HFTokenCounter | None = None
 
     @classmethod
@@ -152,8 +179,8 @@ class OnnxMiniLMEmbedder:
         for b in range(0, len(order), self.max_batch):
             idx = order[b : b + self.max_batch]
             width = len(encodings[idx[-1]].ids)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
+            ids = np.zeros((len(idx), width), dtype=self._int)
+            mask = np.zeros((len(idx), width), dtype=self._int)
             for row, i in enumerate(idx):
                 n = len(encodings[i].ids)
                 ids[row, :n] = encodings[i].ids
@@ -251,8 +278,11 @@ class CachedEmbedder:
 
     Config = CachedEmbedderConfig
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache | None = None, *, memory_items: int = 100_000) -> None:
+    def __init__(
+        self, inner: Embedder, cache: EmbeddingCache | None = None, *, memory_items: int = 100_000, call_size: int = 1024
+    ) -> None:
         self.inner = inner
+        self.call_size = call_size
         self.cache = cache
         self.memory_items = memory_items
         self.id = inner.id
@@ -291,15 +321,17 @@ class CachedEmbedder:
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         self.hits += sum(1 for k in keys if k in found)
         self.misses += len(missing)  # unique texts sent to the inner embedder
-        fresh: dict[str, list[float]] = {}
-        for b in range(0, len(missing), self.inner.max_batch):
-            part = missing[b : b + self.inner.max_batch]
+        # Hand the inner embedder large calls (it splits them into its own batches, and a local model sorts the
+        # whole call by length, so fewer pad tokens), and persist each call's vectors as soon as it returns, so a
+        # failure later in a long ingest loses nothing already embedded.
+        step = max(self.inner.max_batch, self.call_size)
+        for b in range(0, len(missing), step):
+            part = missing[b : b + step]
             self.calls += 1
             vectors = await self.inner.embed_batch([first_text[k] for k in part])
             if len(vectors) != len(part):
                 raise ProviderError(f"{self.id} returned {len(vectors)} vectors for {len(part)} texts")
-            fresh.update(zip(part, (list(v) for v in vectors)))
-        if fresh:
+            fresh = {k: list(v) for k, v in zip(part, vectors)}
             if self.cache is not None:
                 self.cache.put_many(self.id, fresh)
             for k, v in fresh.items():

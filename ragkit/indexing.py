@@ -8,6 +8,7 @@ its chunks are in the store, so a killed run is finished by running it again: no
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -97,6 +98,17 @@ class IndexReport:
         return dict(self.__dict__)
 
 
+_Pending = tuple[Document, str, list[Chunk], list[str]]  # document, content hash, its chunks, its chunk ids before
+
+
+@dataclass(slots=True)
+class _Embedded:
+    chunks: list[Chunk]
+    stale: list[str]
+    vectors: list[list[float]]
+    seconds: float
+
+
 class Indexer:
     """Chunks, embeds (dense and sparse) and upserts documents into a store, incrementally."""
 
@@ -128,34 +140,47 @@ class Indexer:
     async def index(
         self, docs: Iterable[Document], *, prune: bool = False, progress: Progress | None = None, total: int | None = None
     ) -> IndexReport:
-        """Bring the store in line with ``docs``; with ``prune``, documents not seen are removed."""
+        """Bring the store in line with ``docs``; with ``prune``, documents not seen are removed.
+
+        Batches are pipelined: while batch k is being embedded (in a worker thread), batch k-1 is sparse-encoded,
+        upserted and recorded in the manifest, and the documents of batch k+1 are chunked. At most one batch is
+        embedding at a time, and a batch's manifest rows are written only after its chunks are in the store, so a
+        run killed anywhere can be resumed.
+        """
         report = IndexReport()
         start = self._clock()
         await self._ensure_collection()
         seen: set[str] = set()
-        pending: list[tuple[Document, str, list[Chunk], list[str]]] = []
+        pending: list[_Pending] = []
         pending_chunks = 0
-        for doc in docs:
-            report.docs_seen += 1
-            if doc.id in seen:
-                report.errors.append(f"duplicate document id {doc.id!r}; later copy ignored")
-                continue
-            seen.add(doc.id)
-            h = doc_hash(doc)
-            old = self.manifest.get(doc.id)
-            if old is not None and old[0] == h:
-                report.docs_unchanged += 1
-            else:
-                chunks = self.chunker.chunk(doc)
-                pending.append((doc, h, chunks, old[1] if old else []))
-                pending_chunks += len(chunks)
-                if pending_chunks >= self.batch_chunks:
-                    await self._flush(pending, report)
-                    pending, pending_chunks = [], 0
-            if progress:
-                progress(report.docs_seen, total)
-        if pending:
-            await self._flush(pending, report)
+        embedding: tuple[list[_Pending], asyncio.Task[_Embedded]] | None = None
+        try:
+            for doc in docs:
+                report.docs_seen += 1
+                if doc.id in seen:
+                    report.errors.append(f"duplicate document id {doc.id!r}; later copy ignored")
+                    continue
+                seen.add(doc.id)
+                h = doc_hash(doc)
+                old = self.manifest.get(doc.id)
+                if old is not None and old[0] == h:
+                    report.docs_unchanged += 1
+                else:
+                    chunks = self.chunker.chunk(doc)
+                    pending.append((doc, h, chunks, old[1] if old else []))
+                    pending_chunks += len(chunks)
+                    if pending_chunks >= self.batch_chunks:
+                        embedding = await self._advance(embedding, pending, report)
+                        pending, pending_chunks = [], 0
+                if progress:
+                    progress(report.docs_seen, total)
+            if pending:
+                embedding = await self._advance(embedding, pending, report)
+            await self._advance(embedding, None, report)
+            embedding = None
+        finally:
+            if embedding is not None:  # a write failed: let the running embedding finish, discard it
+                await asyncio.gather(embedding[1], return_exceptions=True)
         if prune:
             for doc_id in sorted(self.manifest.doc_ids() - seen):
                 await self.remove(doc_id, report)
@@ -165,7 +190,30 @@ class Indexer:
                  report.chunks_embedded, report.seconds)
         return report
 
-    async def _flush(self, pending: Sequence[tuple[Document, str, list[Chunk], list[str]]], report: IndexReport) -> None:
+    async def _advance(
+        self,
+        embedding: tuple[list[_Pending], asyncio.Task[_Embedded]] | None,
+        batch: list[_Pending] | None,
+        report: IndexReport,
+    ) -> tuple[list[_Pending], asyncio.Task[_Embedded]] | None:
+        """Finish the batch being embedded, start embedding ``batch``, then write the finished one."""
+        done = None
+        if embedding is not None:
+            done = (embedding[0], await embedding[1])
+        started = None
+        if batch is not None:
+            started = (batch, asyncio.create_task(self._embed(batch)))
+            await asyncio.sleep(0)  # let the task reach its worker thread before the writes below hold the loop
+        if done is not None:
+            try:
+                await self._write(done[0], done[1], report)
+            except BaseException:
+                if started is not None:
+                    await asyncio.gather(started[1], return_exceptions=True)
+                raise
+        return started
+
+    async def _embed(self, pending: Sequence[_Pending]) -> _Embedded:
         new_chunks: list[Chunk] = []
         stale: list[str] = []
         for _doc, _h, chunks, old_ids in pending:
@@ -173,17 +221,25 @@ class Indexer:
             old = set(old_ids)
             new_chunks.extend(c for c in chunks if c.id not in old)
             stale.extend(i for i in old_ids if i not in ids)
+        vectors: list[list[float]] = []
+        seconds = 0.0
         if new_chunks:
             t0 = self._clock()
             vectors = await self.embedder.embed_batch([c.text for c in new_chunks])
-            report.embed_seconds += self._clock() - t0
+            seconds = self._clock() - t0
+        return _Embedded(new_chunks, stale, vectors, seconds)
+
+    async def _write(self, pending: Sequence[_Pending], embedded: _Embedded, report: IndexReport) -> None:
+        new_chunks = embedded.chunks
+        report.embed_seconds += embedded.seconds
+        if new_chunks:
             report.chunks_embedded += len(new_chunks)
             sparse = [self.sparse.encode_document(c.text) for c in new_chunks] if self.sparse else None
-            await self.store.upsert([c.id for c in new_chunks], vectors, [chunk_payload(c) for c in new_chunks], sparse)
+            await self.store.upsert([c.id for c in new_chunks], embedded.vectors, [chunk_payload(c) for c in new_chunks], sparse)
             report.chunks_written += len(new_chunks)
-        if stale:
-            await self.store.delete(stale)
-            report.chunks_deleted += len(stale)
+        if embedded.stale:
+            await self.store.delete(embedded.stale)
+            report.chunks_deleted += len(embedded.stale)
         self.manifest.put_many((doc.id, h, [c.id for c in chunks]) for doc, h, chunks, _ in pending)
         report.docs_indexed += len(pending)
 

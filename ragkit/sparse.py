@@ -7,6 +7,7 @@ IDF, so the dot product it ranks by is the BM25 score.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -19,6 +20,7 @@ from ragkit.types import SparseVector
 # and its parts are emitted too, so "LABO 288" still matches "LABO-288".
 _TOKEN = re.compile(r"\w+(?:[-_./]\w+)*", re.UNICODE)
 _SPLIT = re.compile(r"[-_./]")
+_MEMO_TOKENS = 200_000  # distinct tokens an analyzer remembers before it starts over
 
 STOPWORDS_EN = frozenset(
     "a an and are as at be been but by can do does for from had has have how i if in into is it its of on or "
@@ -43,6 +45,7 @@ class Bm25Analyzer:
         self.stem = stem
         self.stopwords = stopwords
         self.min_len = min_len
+        self._memo: dict[str, list[str]] = {}  # token -> its terms; words repeat, analysis is pure
 
     def _stem(self, word: str) -> str:
         if not self.stem or not word.isalpha():
@@ -60,20 +63,27 @@ class Bm25Analyzer:
     def _keep(self, word: str) -> bool:
         return len(word) >= self.min_len and word not in self.stopwords
 
+    def _token_terms(self, token: str) -> list[str]:
+        parts = [p for p in _SPLIT.split(token) if p]
+        if len(parts) > 1:
+            return [token] + [self._stem(p) for p in parts if self._keep(p)]
+        return [self._stem(token)] if self._keep(token) else []
+
     def terms(self, text: str) -> list[str]:
         """Terms in text order; a compound yields itself, then its parts."""
         out: list[str] = []
-        for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text).casefold()):
-            token = match.group()
-            parts = [p for p in _SPLIT.split(token) if p]
-            if len(parts) > 1:
-                out.append(token)
-                out.extend(self._stem(p) for p in parts if self._keep(p))
-            elif self._keep(token):
-                out.append(self._stem(token))
+        memo = self._memo
+        for token in _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold()):
+            found = memo.get(token)
+            if found is None:
+                if len(memo) >= _MEMO_TOKENS:
+                    memo.clear()
+                found = memo[token] = self._token_terms(token)
+            out.extend(found)
         return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_id(term: str) -> int:
     """Stable 31-bit id of a term (blake2b), the same in every process."""
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little") & 0x7FFFFFFF

@@ -58,11 +58,55 @@ class TestOnnxContract(EmbedderContract):
         return onnx
 
 
-def test_int8_onnx_matches_fp32_numpy_bert(onnx, fp32_vectors):
-    cos = (onnx.encode(SENTENCES) * fp32_vectors).sum(axis=1)
-    print(f"cosine int8 vs fp32: mean {cos.mean():.5f} min {cos.min():.5f}")
+@pytest.fixture(scope="module")
+def packaged() -> OnnxMiniLMEmbedder:
+    return OnnxMiniLMEmbedder(graph="packaged")
+
+
+@pytest.mark.parametrize("graph", ["fused", "packaged"])
+def test_int8_onnx_matches_fp32_numpy_bert(graph, onnx, packaged, fp32_vectors):
+    embedder = onnx if graph == "fused" else packaged
+    assert embedder.graph == graph
+    cos = (embedder.encode(SENTENCES) * fp32_vectors).sum(axis=1)
+    print(f"cosine int8 ({graph}) vs fp32: mean {cos.mean():.5f} min {cos.min():.5f}")
     assert cos.mean() >= 0.999
     assert cos.min() >= 0.998
+
+
+def test_fused_graph_is_the_packaged_model_in_fused_int8_operators(onnx, packaged):
+    import onnx as onnx_lib
+
+    from ragkit.embedding import _fused_graph
+
+    model = onnx_lib.load_model_from_string(_fused_graph(onnx.files))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("EmbedLayerNormalization") == 1 and ops.count("MultiHeadAttention") == 6
+    assert ops.count("MatMulIntegerToFloat") == 6 * 5  # Q, K, attention output, both feed-forward products
+    assert ops.count("MatMul") == 6  # V alone stays float32
+    assert {i.name for i in model.graph.input} == {"input_ids", "attention_mask"}
+    # Same weights: the two graphs agree closely with each other, sentence by sentence.
+    cos = (onnx.encode(SENTENCES) * packaged.encode(SENTENCES)).sum(axis=1)
+    assert cos.min() >= 0.998
+    assert onnx.id != packaged.id  # caches keep their vectors apart
+
+
+def test_fused_graph_rejects_other_models_by_name(tmp_path):
+    import onnx as onnx_lib
+    from onnx import TensorProto, helper
+
+    from ragkit.minilm_graph import build_fused_minilm
+
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a protobuf at all \x00\xff")
+    with pytest.raises(ConfigError, match="cannot read .*garbage.onnx"):
+        build_fused_minilm(garbage)
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "other",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    other = tmp_path / "other.onnx"
+    onnx_lib.save(helper.make_model(graph), str(other))
+    with pytest.raises(ConfigError, match=r"other\.onnx.*no int8 weights.*graph: packaged"):
+        build_fused_minilm(other)
 
 
 def test_fp32_reference_is_itself_sensible(fp32_vectors):
@@ -106,11 +150,14 @@ def test_config_registry_and_threads():
     cls = registry.resolve("embedder", "minilm_onnx")
     assert cls is OnnxMiniLMEmbedder
     emb = cls.from_config(cls.Config(intra_op_threads=2, batch_size=8))
-    assert emb.max_batch == 8 and emb.id == "minilm-l6-v2-int8" and emb.dim == 384
+    assert emb.max_batch == 8 and emb.id == "minilm-l6-v2-int8-fused" and emb.dim == 384
     with pytest.raises(Exception):
         cls.Config(intra_op_threads=0)
     with pytest.raises(Exception):
         cls.Config(threads=2)
+    with pytest.raises(Exception, match="graph"):
+        cls.Config(graph="fp16")
+    assert cls.Config().graph == "fused"
 
 
 def test_missing_packages_name_the_install_command():
@@ -171,10 +218,10 @@ async def test_sqlite_cache_persists_across_instances(tmp_path):
     assert other.calls == 1 and other.hits == 0
 
 
-async def test_cache_splits_misses_by_inner_max_batch():
+async def test_cache_splits_misses_by_call_size_or_inner_max_batch():
     inner = FakeEmbedder(dim=4)
     inner.max_batch = 2
-    cached = CachedEmbedder(inner, memory_items=2)
+    cached = CachedEmbedder(inner, memory_items=2, call_size=1)  # never below the inner embedder's batch
     await cached.embed_batch(["a", "b", "c", "d", "e"])
     assert [len(c) for c in inner.calls] == [2, 2, 1] and cached.calls == 3
     await cached.embed_batch(["d", "e", "a"])  # only two kept in memory: "a" is embedded again
@@ -220,3 +267,23 @@ async def test_sentence_transformers_real_model_agrees_with_onnx(onnx):
     vectors = np.array(await st.embed_batch(SENTENCES[:4]))
     assert vectors.shape == (4, st.dim)
     assert ((vectors * onnx.encode(SENTENCES[:4])).sum(axis=1) > 0.99).all()
+
+
+async def test_cache_keeps_what_was_embedded_before_a_failure(tmp_path):
+    class FailsSecondCall(FakeEmbedder):
+        async def embed_batch(self, texts):
+            if len(self.calls) == 1:
+                self.calls.append(list(texts))
+                raise RuntimeError("provider down")
+            return await super().embed_batch(texts)
+
+    store = SqliteEmbeddingCache(tmp_path / "vectors.sqlite")
+    inner = FailsSecondCall(dim=4)
+    inner.max_batch = 1
+    cached = CachedEmbedder(inner, store, call_size=2)
+    with pytest.raises(RuntimeError, match="provider down"):
+        await cached.embed_batch(["a", "b", "c", "d"])
+    assert set(store.get_many(inner.id, [text_key(t) for t in "abcd"])) == {text_key("a"), text_key("b")}
+    retry = CachedEmbedder(FakeEmbedder(dim=4), store, call_size=2)
+    await retry.embed_batch(["a", "b", "c", "d"])
+    assert retry.hits == 2 and retry.misses == 2
