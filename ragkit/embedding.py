@@ -143,6 +143,8 @@ class OnnxMiniLMEmbedder:
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if graph == "fused":  # fused by hand; the extended level would re-fuse LayerNorm into a slower kernel
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         model: str | bytes = str(self.files.onnx) if graph == "packaged" else _fused_graph(self.files)
         try:
             self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
