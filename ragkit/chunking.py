@@ -169,6 +169,19 @@ def _ntok(cuts: Sequence[int], a: int, b: int) -> int:
     return bisect_left(cuts, b, 0, n) - bisect_left(cuts, a, 0, n)
 
 
+_BASE_COUNTS: dict[int, tuple[TokenCounter, int]] = {}
+
+
+def _base_count(counter: TokenCounter) -> int:
+    """``counter.count("")``: the special tokens a counter adds to every text, remembered per counter."""
+    hit = _BASE_COUNTS.get(id(counter))
+    if hit is None or hit[0] is not counter:
+        if len(_BASE_COUNTS) >= 64:
+            _BASE_COUNTS.clear()
+        hit = _BASE_COUNTS[id(counter)] = (counter, counter.count(""))
+    return hit[1]
+
+
 class _Budget:
     """Token accounting for one (counter, max_tokens, prefix): how many planned tokens a body may hold."""
 
@@ -176,7 +189,7 @@ class _Budget:
         self.counter = counter
         self.max_tokens = max_tokens
         self.prefix = prefix
-        base = counter.count("")  # special tokens a counter adds to every text
+        base = _base_count(counter)
         cost = counter.count(prefix) - base if prefix else 0
         self.tokens = max_tokens - base - cost
         if self.tokens < 1:
@@ -213,9 +226,11 @@ class _Budget:
 
 def _fit_prefix(prefix: str, counter: TokenCounter, max_tokens: int) -> str:
     # A prefix may take at most half the cap, so a long title cannot crowd out the body.
+    if not prefix:
+        return prefix
     limit = max_tokens // 2
-    base = counter.count("")
-    if not prefix or counter.count(prefix) - base <= limit:
+    base = _base_count(counter)
+    if counter.count(prefix) - base <= limit:
         return prefix
     spans = counter.spans(prefix)
     cut = spans[limit - 1][1] if 0 < limit <= len(spans) else 0
@@ -296,8 +311,11 @@ def recursive_ranges(
         return []
     budget = _Budget(counter, max_tokens, prefix)
     whole = _strip(text, start, end)
-    if whole is not None and budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
-        return [whole]  # the common short text: one exact count instead of a plan
+    if whole is not None:  # the common short text: a bound or one exact count instead of a plan
+        bound = getattr(counter, "upper_bound", None)
+        most = bound(prefix + text[whole[0] : whole[1]]) if bound is not None else None
+        if (most is not None and most <= max_tokens) or budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
+            return [whole]
     cuts = token_cuts(text, counter) if cuts is None else cuts
     units = _units(text, start, end, cuts, budget.plan)
     bounds = [u[0] for u in units] + [end]

@@ -223,6 +223,8 @@ class SqliteEmbeddingCache:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")  # as the manifest: no fsync per batch; a lost write re-embeds
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, key TEXT NOT NULL, vector BLOB NOT NULL,"
                 " PRIMARY KEY (model, key)) WITHOUT ROWID"

@@ -54,6 +54,10 @@ class Manifest:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path))
+        # WAL with synchronous=NORMAL: a commit survives the process being killed (what resuming needs) without an
+        # fsync per batch; only an OS crash can lose the last commits, and those documents are simply re-indexed.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, chunk_ids TEXT NOT NULL)")
         self._db.commit()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import threading
 import types
+import unicodedata
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -87,6 +89,10 @@ class TiktokenCounter:
     def count(self, text: str) -> int:
         return len(self._enc.encode_ordinary(text))
 
+    def upper_bound(self, text: str) -> int:
+        """A count ``count(text)`` never exceeds, without encoding: byte-level BPE tokens cover at least one byte."""
+        return len(text.encode("utf-8"))
+
     def encode(self, text: str) -> list[int]:
         return self._enc.encode_ordinary(text)
 
@@ -120,6 +126,12 @@ class HFTokenCounter:
         self._tok = tokenizer
         self.name = name
         self._special = tokenizer.num_special_tokens_to_add(False)
+        spec = json.loads(tokenizer.to_str())
+        self._bert_wordpiece = (
+            (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
+            and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+            and (spec.get("model") or {}).get("type") == "WordPiece"
+        )
 
     @classmethod
     def from_file(cls, path: str | Path) -> HFTokenCounter:
@@ -135,6 +147,18 @@ class HFTokenCounter:
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         return list(self._tok.encode(text, add_special_tokens=False).offsets)
+
+    def upper_bound(self, text: str) -> int | None:
+        """A count ``count(text)`` never exceeds, without encoding; None for tokenizers without a known bound.
+
+        BERT WordPiece: the normalizer only cleans, spaces CJK, lowercases and decomposes (NFD) characters, and
+        every piece (an unknown word becomes one [UNK]) covers at least one character of the normalized text.
+        Lowercasing can lengthen a string ("İ" -> "i̇") and so can NFD, so both orders are measured.
+        """
+        if not self._bert_wordpiece:
+            return None
+        n = max(len(unicodedata.normalize("NFD", text.lower())), len(unicodedata.normalize("NFD", text).lower()))
+        return n + self._special
 
     def truncate(self, text: str, max_tokens: int) -> str:
         spans = self.spans(text)

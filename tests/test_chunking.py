@@ -291,3 +291,28 @@ def test_misleading_cuts_cannot_break_the_cap():
     fake = list(range(0, len(text), 40)) + [len(text)]  # far too few tokens: every plan is optimistic
     for r in token_windows(text, TIKTOKEN, 30, overlap=5, cuts=fake):
         assert TIKTOKEN.count(text[r[0] : r[1]]) <= 30
+
+
+EXPANDING = st.sampled_from([
+    "İ", "ᾂ", "ǅ", "ﬁ", "한국어", "ŉ", "ΐ", "\u0345", "é", "e\u0301", "ß", "ẞ", "Å", "\u212b", "①", "㍿", "𝔘", "\x00", "\u200b",
+    "LABO-288", "日本語", "👨‍👩‍👧", " ", "\n", "[CLS]", "[UNK]", "##",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=200), st.lists(EXPANDING, max_size=60).map("".join),
+                      st.text(alphabet=st.characters(min_codepoint=0x1F00, max_codepoint=0x1FFF), max_size=80),
+                      st.text(alphabet=st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3), max_size=80)))
+def test_upper_bounds_never_undercount(text):
+    # The chunkers' fast path trusts these bounds to skip encoding short texts, so they must hold for any text.
+    for counter in COUNTERS.values():
+        bound = counter.upper_bound(text)
+        assert bound is not None and counter.count(text) <= bound, (text, counter.count(text), bound)
+
+
+def test_short_text_fast_path_gives_the_same_single_chunk():
+    doc = Document("d", "  A short passage about the LABO-288 fridge.  ", {"title": "T"})
+    for counter in COUNTERS.values():
+        (chunk,) = RecursiveChunker(64, counter=counter).chunk(doc)
+        assert chunk.text == "A short passage about the LABO-288 fridge." and (chunk.start, chunk.end) == (2, 44)
+        check_chunks(doc, [chunk], counter, 64)
