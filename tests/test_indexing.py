@@ -104,3 +104,35 @@ async def test_dimension_mismatch_is_config_error_before_any_write(tmp_path):
     with pytest.raises(ConfigError, match="dimension mismatch"):
         await idx.index(docs())
     assert store.writes == 0
+
+
+async def test_next_batch_embeds_while_the_previous_one_is_written(tmp_path):
+    import asyncio
+
+    events: list[str] = []
+
+    class SlowEmbedder(FakeEmbedder):
+        async def embed_batch(self, texts):
+            events.append(f"embed start {texts[0].split()[1]}")
+            await asyncio.sleep(0.02)
+            events.append(f"embed end {texts[0].split()[1]}")
+            return await super().embed_batch(texts)
+
+    class SlowStore(InMemoryStore):
+        async def upsert(self, ids, vectors, payloads, sparse=None):
+            events.append(f"upsert start {payloads[0]['doc_id'][1:]}")
+            await asyncio.sleep(0.02)
+            await super().upsert(ids, vectors, payloads, sparse)
+            events.append(f"upsert end {payloads[0]['doc_id'][1:]}")
+
+    store = SlowStore()
+    idx = Indexer(chunker=ParagraphChunker(), embedder=SlowEmbedder(16), store=store,
+                  manifest=Manifest(tmp_path / "m.sqlite"), batch_chunks=3)
+    report = await idx.index(docs(n=3))  # one document (3 chunks) per batch
+    assert report.chunks_written == 9 and await store.count() == 9
+    # batch 1 embeds while batch 0 is upserted, and only one batch embeds at a time
+    assert events.index("embed start 1") < events.index("upsert end 0")
+    starts_and_ends = [e for e in events if e.startswith("embed")]
+    assert starts_and_ends == [f"embed {w} {i}" for i in range(3) for w in ("start", "end")]
+    # writes stay in order, each after its own embedding
+    assert [e for e in events if e.startswith("upsert end")] == ["upsert end 0", "upsert end 1", "upsert end 2"]
