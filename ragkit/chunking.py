@@ -314,7 +314,9 @@ def recursive_ranges(
     if whole is not None:  # the common short text: a bound or one exact count instead of a plan
         bound = getattr(counter, "upper_bound", None)
         most = bound(prefix + text[whole[0] : whole[1]]) if bound is not None else None
-        if (most is not None and most <= max_tokens) or budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
+        if most is not None and most <= max_tokens:
+            return [whole]
+        if budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
             return [whole]
     cuts = token_cuts(text, counter) if cuts is None else cuts
     units = _units(text, start, end, cuts, budget.plan)

@@ -89,8 +89,11 @@ class TiktokenCounter:
     def count(self, text: str) -> int:
         return len(self._enc.encode_ordinary(text))
 
-    def upper_bound(self, text: str) -> int:
-        """A count ``count(text)`` never exceeds, without encoding: byte-level BPE tokens cover at least one byte."""
+    def upper_bound(self, text: str) -> int | None:
+        """A count ``count(text)`` never exceeds, without encoding: byte-level BPE tokens cover at least one byte.
+        None in a subclass that counts differently."""
+        if type(self).count is not TiktokenCounter.count:
+            return None
         return len(text.encode("utf-8"))
 
     def encode(self, text: str) -> list[int]:
@@ -155,7 +158,7 @@ class HFTokenCounter:
         every piece (an unknown word becomes one [UNK]) covers at least one character of the normalized text.
         Lowercasing can lengthen a string ("İ" -> "i̇") and so can NFD, so both orders are measured.
         """
-        if not self._bert_wordpiece:
+        if not self._bert_wordpiece or type(self).count is not HFTokenCounter.count:
             return None
         n = max(len(unicodedata.normalize("NFD", text.lower())), len(unicodedata.normalize("NFD", text).lower()))
         return n + self._special

@@ -316,3 +316,15 @@ def test_short_text_fast_path_gives_the_same_single_chunk():
         (chunk,) = RecursiveChunker(64, counter=counter).chunk(doc)
         assert chunk.text == "A short passage about the LABO-288 fridge." and (chunk.start, chunk.end) == (2, 44)
         check_chunks(doc, [chunk], counter, 64)
+
+
+def test_a_counter_that_counts_differently_gets_no_inherited_bound():
+    class Padded(TiktokenCounter):
+        def count(self, text):
+            return super().count(text) + 50
+
+    counter = Padded("cl100k_base")
+    assert counter.upper_bound("short") is None
+    doc = Document("d", "one two three four five six seven eight nine ten")
+    chunks = RecursiveChunker(56, counter=counter).chunk(doc)
+    assert len(chunks) > 1 and all(counter.count(c.text) <= 56 for c in chunks)
