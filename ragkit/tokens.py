@@ -129,12 +129,17 @@ class HFTokenCounter:
         self._tok = tokenizer
         self.name = name
         self._special = tokenizer.num_special_tokens_to_add(False)
-        spec = json.loads(tokenizer.to_str())
-        self._bert_wordpiece = (
-            (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
-            and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
-            and (spec.get("model") or {}).get("type") == "WordPiece"
-        )
+        self._bert_wordpiece: bool | None = None  # decided on the first upper_bound call
+
+    def _is_bert_wordpiece(self) -> bool:
+        if self._bert_wordpiece is None:  # serializing the tokenizer costs milliseconds: only when a bound is asked
+            spec = json.loads(self._tok.to_str())
+            self._bert_wordpiece = (
+                (spec.get("normalizer") or {}).get("type") == "BertNormalizer"
+                and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+                and (spec.get("model") or {}).get("type") == "WordPiece"
+            )
+        return self._bert_wordpiece
 
     @classmethod
     def from_file(cls, path: str | Path) -> HFTokenCounter:
@@ -158,7 +163,7 @@ class HFTokenCounter:
         every piece (an unknown word becomes one [UNK]) covers at least one character of the normalized text.
         Lowercasing can lengthen a string ("İ" -> "i̇") and so can NFD, so both orders are measured.
         """
-        if not self._bert_wordpiece or type(self).count is not HFTokenCounter.count:
+        if type(self).count is not HFTokenCounter.count or not self._is_bert_wordpiece():
             return None
         n = max(len(unicodedata.normalize("NFD", text.lower())), len(unicodedata.normalize("NFD", text).lower()))
         return n + self._special

@@ -135,6 +135,20 @@ class FakeHTTPServer:
         self._httpd.server_close()
 
 
+_BUILT: list[Any] = []
+
+
+def built(component: Any) -> Any:
+    """Remember a provider component so ``close_built`` closes its HTTP client after the test."""
+    _BUILT.append(component)
+    return component
+
+
+async def close_built() -> None:
+    while _BUILT:
+        await _BUILT.pop().aclose()
+
+
 @pytest.fixture
 def fake_server():
     server = FakeHTTPServer()

@@ -12,7 +12,7 @@ import pytest
 
 from provider_fixtures import (  # noqa: F401  (fake_server is a fixture)
     FakeSleep, anthropic_error, anthropic_events, anthropic_message, anthropic_usage, fake_server, json_response,
-    sse_response,
+    sse_response, built, close_built,
 )
 from ragkit import registry
 from ragkit.errors import AuthError, BadRequest, ConfigError, ContextOverflow, RateLimited, Timeout, Unavailable
@@ -44,21 +44,11 @@ def hello(req):
     return json_response(anthropic_message(model=body["model"]))
 
 
-BUILT: list = []
-
-
-def built(component):
-    """Remember a component so its HTTP client is closed after the test."""
-    BUILT.append(component)
-    return component
-
-
 @pytest.fixture(autouse=True)
 async def api_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     yield
-    while BUILT:
-        await BUILT.pop().aclose()
+    await close_built()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 from provider_fixtures import (  # noqa: F401  (fake_server is a fixture)
-    FakeSleep, fake_server, json_response, openai_chunks, openai_completion, openai_embeddings, openai_error,
+    FakeSleep, built, close_built, fake_server, json_response, openai_chunks, openai_completion, openai_embeddings, openai_error,
     openai_usage, sse_response,
 )
 from ragkit import registry
@@ -55,21 +55,11 @@ def hashed_vectors(req):
     return json_response(openai_embeddings(vectors, model=body["model"]))
 
 
-BUILT: list = []
-
-
-def built(component):
-    """Remember a component so its HTTP client is closed after the test."""
-    BUILT.append(component)
-    return component
-
-
 @pytest.fixture(autouse=True)
 async def api_key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     yield
-    while BUILT:
-        await BUILT.pop().aclose()
+    await close_built()
 
 
 @pytest.fixture
