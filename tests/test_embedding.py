@@ -218,6 +218,27 @@ async def test_sqlite_cache_persists_across_instances(tmp_path):
     assert other.calls == 1 and other.hits == 0
 
 
+async def test_sqlite_cache_moves_a_first_layout_cache_over(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    vector = np.arange(8, dtype="<f4")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE embeddings (model TEXT NOT NULL, key TEXT NOT NULL, vector BLOB NOT NULL,"
+               " PRIMARY KEY (model, key)) WITHOUT ROWID")
+    db.execute("INSERT INTO embeddings VALUES (?, ?, ?)", ("fake-8", text_key("kept"), vector.tobytes()))
+    db.commit()
+    db.close()
+    inner = FakeEmbedder(dim=8)
+    cache = SqliteEmbeddingCache(path)
+    got = await CachedEmbedder(inner, cache).embed_batch(["kept", "new"])
+    assert inner.calls == [["new"]]  # the old row was found: no re-embedding after the layout change
+    assert got[0] == vector.tolist() and len(cache) == 2
+    cache.close()
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"vectors"}
+
+
 async def test_cache_splits_misses_by_call_size_or_inner_max_batch():
     inner = FakeEmbedder(dim=4)
     inner.max_batch = 2

@@ -121,7 +121,8 @@ def test_loading_prints_nothing(tiny_path, capfd):
 
 class TestTinyEmbedder(EmbedderContract):
     @pytest.fixture(scope="class")
-    def embedder(self, tiny_path):
+    @classmethod
+    def embedder(cls, tiny_path):
         return LlamaCppEmbedder.from_config({"model": str(tiny_path), "n_threads": 1, "max_batch": 2})
 
     async def test_unit_length(self, embedder):
@@ -221,7 +222,8 @@ def test_models_command(capsys):
 @pytest.mark.slow
 class TestSmolLM2(GeneratorContract):
     @pytest.fixture(scope="class")
-    def generator(self):
+    @classmethod
+    def generator(cls):
         return LlamaCppGenerator.from_config({"n_ctx": 1024, "n_threads": 1, "logprobs": True})
 
     async def test_real_completion(self, generator):
