@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import asyncio
 import statistics
 import subprocess
 import sys
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vector_store import chunk_payloads, clustered  # noqa: E402
 
-from ragkit.providers.qdrant_edge import DENSE, point_id  # noqa: E402
+from ragkit.providers.qdrant_edge import DENSE, QdrantEdgeStore, dense_rows, point_id, with_chunk_id  # noqa: E402
 
 LAYOUTS = ("indexer", "packed", "u64_ids", "packed_u64_nowal", "doc_id_only")
 
@@ -80,13 +81,12 @@ def write_rate(layout: str, n: int, batch: int = 2000) -> float:
     payloads = chunk_payloads(n, 1000, rng)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with tempfile.TemporaryDirectory() as tmp:
-        config = qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=384, distance=qe.Distance.Cosine)},
-                               wal_enabled=not layout.endswith("nowal"))
-        shard = qe.EdgeShard.create(tmp, config)
-        for field in ("doc_id", "chunk_id"):
-            shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
-        flat = memoryview(np.ascontiguousarray(data, dtype=np.float32).reshape(-1))
+        # The store's own shard (its vector, sparse, HNSW and index settings); the points are then written directly.
+        store = QdrantEdgeStore(QdrantEdgeStore.Config(path=tmp, wal=not layout.endswith("nowal")))
+        asyncio.run(store.ensure_collection(384))
+        shard = store._ready()
         t0 = time.perf_counter()
+        rows = dense_rows(data)
         for s in range(0, n, batch):
             points = []
             for i in range(s, min(n, s + batch)):
@@ -98,11 +98,11 @@ def write_rate(layout: str, n: int, batch: int = 2000) -> float:
                 elif layout == "doc_id_only":
                     payload = {"doc_id": p["doc_id"]}
                 else:
-                    payload = {**p, "chunk_id": cid}
-                points.append(qe.Point(pid, {DENSE: flat[i * 384 : (i + 1) * 384]}, payload))
+                    payload = with_chunk_id(cid, p)
+                points.append(qe.Point(pid, {DENSE: rows[i]}, payload))
             shard.update(qe.UpdateOperation.upsert_points(points))
         seconds = time.perf_counter() - t0
-        shard.close()
+        asyncio.run(store.close())
     return n / seconds
 
 
