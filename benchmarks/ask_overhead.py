@@ -32,8 +32,14 @@ async def run(n: int, questions: int, compressor: str) -> dict:
     for q in qs:
         embedder.vector(q)
     with tempfile.TemporaryDirectory() as tmp:
-        config = parse_pipeline({"index_dir": tmp, "compressor": {"type": compressor},
-                                 "generators": {"local": {"type": "llamacpp"}}, "retrieval": {"top_k": 5, "candidates": 40}})
+        config = parse_pipeline(
+            {
+                "index_dir": tmp,
+                "compressor": {"type": compressor},
+                "generators": {"local": {"type": "llamacpp"}},
+                "retrieval": {"top_k": 5, "candidates": 40},
+            }
+        )
         gen = FakeGenerator(("An answer [1].",), context_window=2048)
         gen.count_tokens = None  # use ragkit's tiktoken counter, as for an API model
         rag = RAG(config, generators={"local": gen}, embedder=embedder)
@@ -48,9 +54,13 @@ async def run(n: int, questions: int, compressor: str) -> dict:
             for s in reply.metadata["usage_report"].stages:
                 stages.setdefault(s.stage, []).append(s.latency_ms)
         await rag.aclose()
-    return {"compressor": compressor, "n_chunks": len(docs), "questions": len(qs),
-            "ask_p50_ms": round(statistics.median(lat), 3),
-            "stage_p50_ms": {k: round(statistics.median(v), 3) for k, v in stages.items()}}
+    return {
+        "compressor": compressor,
+        "n_chunks": len(docs),
+        "questions": len(qs),
+        "ask_p50_ms": round(statistics.median(lat), 3),
+        "stage_p50_ms": {k: round(statistics.median(v), 3) for k, v in stages.items()},
+    }
 
 
 def main() -> int:
@@ -64,7 +74,9 @@ def main() -> int:
         print(json.dumps({"runs": rows}))
         return 0
     for r in rows:
-        print(f"compressor {r['compressor']:<10} {r['n_chunks']} chunks: ask p50 {r['ask_p50_ms']:.2f} ms (target <= 5 ms); stages {r['stage_p50_ms']}")
+        print(
+            f"compressor {r['compressor']:<10} {r['n_chunks']} chunks: ask p50 {r['ask_p50_ms']:.2f} ms (target <= 5 ms); stages {r['stage_p50_ms']}"
+        )
     return 0
 
 

@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from ragkit.chunking import TokenWindowChunker
+from ragkit.ingest.chunking import TokenWindowChunker
 from ragkit.tokens import TiktokenCounter
 from ragkit.types import Document
 
@@ -89,10 +89,14 @@ def main() -> int:
         print(json.dumps(result))
     else:
         print(f"{len(docs)} articles, {chars} chars, max_tokens={args.max_tokens}, overlap={args.overlap}")
-        print(f"ragkit TokenWindowChunker : {result['ragkit_chars_per_s']:>12,} chars/s  {len(our_chunks)} chunks, "
-              f"{result['ragkit_over_max']} over max")
-        print(f"LlamaIndex SentenceSplitter: {result['llamaindex_chars_per_s']:>12,} chars/s  {len(their_chunks)} chunks, "
-              f"{result['llamaindex_over_max']} over max")
+        print(
+            f"ragkit TokenWindowChunker : {result['ragkit_chars_per_s']:>12,} chars/s  {len(our_chunks)} chunks, "
+            f"{result['ragkit_over_max']} over max"
+        )
+        print(
+            f"LlamaIndex SentenceSplitter: {result['llamaindex_chars_per_s']:>12,} chars/s  {len(their_chunks)} chunks, "
+            f"{result['llamaindex_over_max']} over max"
+        )
         print(f"speedup: {result['speedup']}x")
     return 0
 

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ragkit.compress import ExtractiveCompressor, ExtractiveCompressorConfig
+from ragkit.answer.compress import ExtractiveCompressor, ExtractiveCompressorConfig
 from ragkit.tokens import TiktokenCounter
 from ragkit.types import Chunk, Hit
 
@@ -95,25 +95,35 @@ def run(name: str, cases, budgets: list[str], compressor: ExtractiveCompressor, 
             after.append(result.tokens_after)
             ratios.append(result.ratio if result.tokens_after else float("inf"))
             kept += survived(q["answers"], list(result.hits))
-        rows.append({
-            "dataset": name, "budget": spec, "questions": present,
-            "tokens_before": round(statistics.mean(before), 1) if before else 0,
-            "tokens_after": round(statistics.mean(after), 1) if after else 0,
-            "ratio": round(sum(before) / sum(after), 2) if sum(after) else None,
-            "answer_survival": round(kept / present, 4) if present else None,
-            "ms_per_question": round(1000 * seconds / present, 2) if present else None,
-        })
+        rows.append(
+            {
+                "dataset": name,
+                "budget": spec,
+                "questions": present,
+                "tokens_before": round(statistics.mean(before), 1) if before else 0,
+                "tokens_after": round(statistics.mean(after), 1) if after else 0,
+                "ratio": round(sum(before) / sum(after), 2) if sum(after) else None,
+                "answer_survival": round(kept / present, 4) if present else None,
+                "ms_per_question": round(1000 * seconds / present, 2) if present else None,
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=300, help="answerable questions per dataset (default 300)")
-    parser.add_argument("--offset", type=int, default=0, help="skip this many answerable questions first (a tuning slice)")
-    parser.add_argument("--budgets", default="2000,1000,500,50%", help="comma-separated token budgets; N%% = share of the hits' tokens")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip this many answerable questions first (a tuning slice)"
+    )
+    parser.add_argument(
+        "--budgets", default="2000,1000,500,50%", help="comma-separated token budgets; N%% = share of the hits' tokens"
+    )
     parser.add_argument("--datasets", default="squad,hotpotqa", help="comma-separated: squad, hotpotqa")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an ExtractiveCompressor config field")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override an ExtractiveCompressor config field"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
 
@@ -142,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] else "-"
         kept = f"{100 * r['answer_survival']:.1f}%" if r["answer_survival"] is not None else "-"
-        print(f"{r['dataset']:<9} {r['budget']:>6} {r['questions']:>5} {r['tokens_before']:>10} {r['tokens_after']:>9} {ratio:>6} {kept:>11} {r['ms_per_question']:>6}")
+        print(
+            f"{r['dataset']:<9} {r['budget']:>6} {r['questions']:>5} {r['tokens_before']:>10} {r['tokens_after']:>9} {ratio:>6} {kept:>11} {r['ms_per_question']:>6}"
+        )
     return 0
 
 

@@ -22,9 +22,9 @@ The JSON encoding of ``packed`` happens inside the clock, since a store would ha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
-import asyncio
 import statistics
 import subprocess
 import sys
@@ -123,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, __file__, "--layout", name, "--n", str(args.n)]
             out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
             runs[name].append(json.loads(out.strip().splitlines()[-1])["points_per_s"])
-    rows = [{"layout": k, "median_points_per_s": round(statistics.median(v)), "runs": [round(x) for x in v],
-             "vs_indexer": round(statistics.median(v) / statistics.median(runs["indexer"]), 2)} for k, v in runs.items()]
+    rows = [
+        {
+            "layout": k,
+            "median_points_per_s": round(statistics.median(v)),
+            "runs": [round(x) for x in v],
+            "vs_indexer": round(statistics.median(v) / statistics.median(runs["indexer"]), 2),
+        }
+        for k, v in runs.items()
+    ]
     if args.json:
         print(json.dumps({"point_us": costs, "layouts": rows, "n": args.n}))
         return 0

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import SHARED, short_passages  # noqa: E402
 
-from ragkit.embedding import OnnxMiniLMEmbedder  # noqa: E402
+from ragkit.providers.minilm_onnx import OnnxMiniLMEmbedder  # noqa: E402
 
 
 def paragraphs(n: int) -> list[str]:
@@ -49,7 +49,9 @@ def measure(texts: list[str], threads: int, repeat: int, group: int = 256) -> di
             rates[g].append(len(texts) / (time.perf_counter() - t0))
     ratios = [f / p for f, p in zip(rates["fused"], rates["packaged"])]
     return {
-        "texts": len(texts), "mean_tokens": round(tokens / len(texts), 1), "threads": threads,
+        "texts": len(texts),
+        "mean_tokens": round(tokens / len(texts), 1),
+        "threads": threads,
         "fused_texts_per_s": round(statistics.median(rates["fused"]), 1),
         "packaged_texts_per_s": round(statistics.median(rates["packaged"]), 1),
         "fused_over_packaged": round(statistics.median(ratios), 2),
@@ -73,9 +75,11 @@ def main() -> int:
         print(json.dumps(rows))
         return 0
     for name, r in rows.items():
-        print(f"{name} ({r['texts']} texts, {r['mean_tokens']} tokens avg, {r['threads']} threads): fused "
-              f"{r['fused_texts_per_s']} texts/s, packaged {r['packaged_texts_per_s']} texts/s, "
-              f"fused/packaged {r['fused_over_packaged']}x (median of {args.repeat}; fused runs {r['fused_runs']})")
+        print(
+            f"{name} ({r['texts']} texts, {r['mean_tokens']} tokens avg, {r['threads']} threads): fused "
+            f"{r['fused_texts_per_s']} texts/s, packaged {r['packaged_texts_per_s']} texts/s, "
+            f"fused/packaged {r['fused_over_packaged']}x (median of {args.repeat}; fused runs {r['fused_runs']})"
+        )
     return 0
 
 

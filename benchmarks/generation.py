@@ -61,21 +61,31 @@ def run(threads: list[int], new_tokens: int, repeat: int) -> dict:
         runs = [measure(gen, prompt_tokens, new_tokens) for _ in range(repeat)]
         pp = min(r[0] for r in runs)
         tg = min(r[1] for r in runs)
-        rows.append({
-            "n_threads": n, "load_s": round(load_s, 3),
-            "prompt_tokens_per_s": round(prompt_len / pp, 1), "prompt_s": round(pp, 4),
-            "generation_tokens_per_s": round(new_tokens / tg, 1), "generation_s": round(tg, 4),
-            "n_gpu_layers": gen.n_gpu_layers,
-        })
+        rows.append(
+            {
+                "n_threads": n,
+                "load_s": round(load_s, 3),
+                "prompt_tokens_per_s": round(prompt_len / pp, 1),
+                "prompt_s": round(pp, 4),
+                "generation_tokens_per_s": round(new_tokens / tg, 1),
+                "generation_s": round(tg, 4),
+                "n_gpu_layers": gen.n_gpu_layers,
+            }
+        )
         # A short end-to-end call through the public API, to show the wrapper adds little.
         t = time.perf_counter()
         reply = gen.generate_sync([Message("user", PROMPT)], max_tokens=new_tokens)
         rows[-1]["generate_call_s"] = round(time.perf_counter() - t, 3)
         rows[-1]["generate_call_output_tokens"] = reply.usage.output_tokens
     return {
-        "model": "smollm2-135m-instruct (Q4_1 GGUF)", "prompt_tokens": prompt_len, "new_tokens": new_tokens,
-        "repeat": repeat, "cpu_count": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2),
-        "machine": platform.processor() or platform.machine(), "results": rows,
+        "model": "smollm2-135m-instruct (Q4_1 GGUF)",
+        "prompt_tokens": prompt_len,
+        "new_tokens": new_tokens,
+        "repeat": repeat,
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "machine": platform.processor() or platform.machine(),
+        "results": rows,
     }
 
 
@@ -90,12 +100,16 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{report['model']}: prompt {report['prompt_tokens']} tokens, {report['new_tokens']} new tokens, "
-          f"best of {report['repeat']}; {report['cpu_count']} CPUs, load average {report['load_avg_1m']}")
+    print(
+        f"{report['model']}: prompt {report['prompt_tokens']} tokens, {report['new_tokens']} new tokens, "
+        f"best of {report['repeat']}; {report['cpu_count']} CPUs, load average {report['load_avg_1m']}"
+    )
     print(f"{'threads':>7} {'prompt tok/s':>13} {'gen tok/s':>10} {'generate() s':>13}")
     for r in report["results"]:
-        print(f"{r['n_threads']:>7} {r['prompt_tokens_per_s']:>13} {r['generation_tokens_per_s']:>10} "
-              f"{r['generate_call_s']:>13}")
+        print(
+            f"{r['n_threads']:>7} {r['prompt_tokens_per_s']:>13} {r['generation_tokens_per_s']:>10} "
+            f"{r['generate_call_s']:>13}"
+        )
 
 
 if __name__ == "__main__":

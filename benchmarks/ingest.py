@@ -61,7 +61,10 @@ async def run(n: int, threads: int, batch: int) -> dict:
         model_s = time.perf_counter() - t0
         await rag.aclose()
     return {
-        "threads": threads, "docs": len(docs), "chunks": report.chunks_written, "seconds": round(total, 3),
+        "threads": threads,
+        "docs": len(docs),
+        "chunks": report.chunks_written,
+        "seconds": round(total, 3),
         "chunks_per_s": round(report.chunks_written / total, 1),
         "model_s": round(model_s, 3),
         "framework_overhead_pct": round(100 * (total - model_s) / total, 2),
@@ -109,7 +112,10 @@ def main() -> int:
     fw = statistics.median(asyncio.run(framework_only(args.n, args.batch_chunks)) for _ in range(args.repeat))
     rows = []
     for t in (1, 2):
-        runs = sorted((asyncio.run(run(args.n, t, args.batch_chunks)) for _ in range(args.repeat)), key=lambda r: r["chunks_per_s"])
+        runs = sorted(
+            (asyncio.run(run(args.n, t, args.batch_chunks)) for _ in range(args.repeat)),
+            key=lambda r: r["chunks_per_s"],
+        )
         row = runs[len(runs) // 2]  # the median run by throughput
         row["runs_chunks_per_s"] = [r["chunks_per_s"] for r in runs]
         row["framework_overhead_pct"] = statistics.median(r["framework_overhead_pct"] for r in runs)
@@ -120,10 +126,12 @@ def main() -> int:
         print(json.dumps({"runs": rows}))
         return 0
     for r in rows:
-        print(f"threads {r['threads']}: {r['chunks']} chunks ({r['mean_chars']} chars avg) in {r['seconds']} s = "
-              f"{r['chunks_per_s']} chunks/s (runs {r['runs_chunks_per_s']}); overhead vs the model alone "
-              f"{r['framework_overhead_pct']} % (median); framework alone (instant embedder) {r['framework_only_s']} s = "
-              f"{r['framework_only_pct']} % of the ingest (target >= 250 chunks/s, overhead <= 5 %)")
+        print(
+            f"threads {r['threads']}: {r['chunks']} chunks ({r['mean_chars']} chars avg) in {r['seconds']} s = "
+            f"{r['chunks_per_s']} chunks/s (runs {r['runs_chunks_per_s']}); overhead vs the model alone "
+            f"{r['framework_overhead_pct']} % (median); framework alone (instant embedder) {r['framework_only_s']} s = "
+            f"{r['framework_only_pct']} % of the ingest (target >= 250 chunks/s, overhead <= 5 %)"
+        )
     return 0
 
 

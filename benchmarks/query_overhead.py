@@ -89,17 +89,22 @@ def main() -> int:
     hybrid = asyncio.run(ragkit_latencies(docs, queries, embedder, "hybrid"))
     li = llamaindex_latencies(docs, queries, embedder)
     result = {
-        "n_chunks": len(docs), "n_queries": len(queries),
-        "ragkit_dense_p50_ms": round(p50(dense), 3), "ragkit_hybrid_p50_ms": round(p50(hybrid), 3),
+        "n_chunks": len(docs),
+        "n_queries": len(queries),
+        "ragkit_dense_p50_ms": round(p50(dense), 3),
+        "ragkit_hybrid_p50_ms": round(p50(hybrid), 3),
         "llamaindex_p50_ms": round(p50(li), 3),
-        "ratio_dense": round(p50(dense) / p50(li), 4), "ratio_hybrid": round(p50(hybrid) / p50(li), 4),
+        "ratio_dense": round(p50(dense) / p50(li), 4),
+        "ratio_hybrid": round(p50(hybrid) / p50(li), 4),
     }
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{result['n_chunks']} chunks, {result['n_queries']} queries, top-10, embedding excluded")
         print(f"  ragkit dense   p50 {result['ragkit_dense_p50_ms']:.3f} ms  ({result['ratio_dense']:.3f}x LlamaIndex)")
-        print(f"  ragkit hybrid  p50 {result['ragkit_hybrid_p50_ms']:.3f} ms  ({result['ratio_hybrid']:.3f}x LlamaIndex)")
+        print(
+            f"  ragkit hybrid  p50 {result['ragkit_hybrid_p50_ms']:.3f} ms  ({result['ratio_hybrid']:.3f}x LlamaIndex)"
+        )
         print(f"  LlamaIndex     p50 {result['llamaindex_p50_ms']:.3f} ms   (target: ragkit <= 0.1x)")
     return 0
 

@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ragkit.eval_runner import run_retrieval_eval
-from ragkit.evaluation import build_beir
+from ragkit.eval.metrics import build_beir
+from ragkit.eval.runner import run_retrieval_eval
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -38,11 +38,15 @@ def main() -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'dataset':<9} {'mode':<10} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} {'q p50 ms':>9}   (docs, queries, index s)")
+    print(
+        f"{'dataset':<9} {'mode':<10} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} {'q p50 ms':>9}   (docs, queries, index s)"
+    )
     for name, r in results.items():
         for mode, m in r["modes"].items():
-            print(f"{name:<9} {mode:<10} {m['ndcg@10']:>8.4f} {m['recall@100']:>7.4f} {m['mrr@10']:>7.4f} {m['query_p50_ms']:>9.2f}"
-                  f"   ({r['n_docs']}, {r['n_queries']}, {r['index_s']})")
+            print(
+                f"{name:<9} {mode:<10} {m['ndcg@10']:>8.4f} {m['recall@100']:>7.4f} {m['mrr@10']:>7.4f} {m['query_p50_ms']:>9.2f}"
+                f"   ({r['n_docs']}, {r['n_queries']}, {r['index_s']})"
+            )
         best = max(r["modes"], key=lambda k: r["modes"][k]["ndcg@10"])
         print(f"{name:<9} best by nDCG@10: {best}")
     return 0

@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ragkit.commands.route import DEFAULT_HOTPOT, DEFAULT_SQUAD, build_routing_data, evaluate_router
-from ragkit.query_features import FEATURE_NAMES
-from ragkit.routing import ClassifierRouter, RuleRouter, fit_logistic, load_examples
+from ragkit.generate.classifier import ClassifierRouter, fit_logistic, load_examples
+from ragkit.generate.query_features import FEATURE_NAMES
+from ragkit.generate.rules import RuleRouter
 
 
-def cross_validate(X: np.ndarray, y: np.ndarray, l2: float, embedding_l2: float, *, folds: int = 5, repeats: int = 5) -> tuple[float, float]:
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, l2: float, embedding_l2: float, *, folds: int = 5, repeats: int = 5
+) -> tuple[float, float]:
     """Mean and std of stratified k-fold accuracy at threshold 0.5, over ``repeats`` shuffles."""
     accs = []
     for r in range(repeats):
@@ -44,7 +47,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         counts = build_routing_data(args.squad, args.hotpot, tmp)
         train, test = load_examples(Path(tmp) / "train.jsonl"), load_examples(Path(tmp) / "test.jsonl")
-    print(f"data: {counts['train']} train / {counts['test']} test ({counts['simple']} SQuAD simple, {counts['complex']} HotpotQA complex)")
+    print(
+        f"data: {counts['train']} train / {counts['test']} test ({counts['simple']} SQuAD simple, {counts['complex']} HotpotQA complex)"
+    )
     cfg = ClassifierRouter.Config()
     y = np.array([e.label == "complex" for e in train], dtype=float)
 
@@ -55,18 +60,21 @@ def main() -> None:
     t = calibrated.calibrate(train, args.target_strong_share)
     cv_rows = [("features", classifier.feature_matrix([e.query for e in train]), cfg.l2, cfg.l2)]
     rows: list[tuple[str, object, object]] = [
-        ("rules", RuleRouter(), None), (f"classifier (train acc {train_acc:.3f})", classifier, None),
+        ("rules", RuleRouter(), None),
+        (f"classifier (train acc {train_acc:.3f})", classifier, None),
         (f"classifier calibrated to {args.target_strong_share:.0%} strong (t={t:.3f})", calibrated, None),
     ]
     if not args.no_embed:
-        from ragkit.embedding import OnnxMiniLMEmbedder
+        from ragkit.providers.minilm_onnx import OnnxMiniLMEmbedder
 
         embedder = OnnxMiniLMEmbedder()
         embedded = ClassifierRouter.from_config({"use_query_embedding": True}, embedder=embedder)
         emb_acc = embedded.train(train)
         vectors = embedder.encode([e.query for e in test])  # as retrieval would have computed them
         rows.append((f"classifier + MiniLM query embedding (train acc {emb_acc:.3f})", embedded, vectors))
-        cv_rows.append(("features + embedding", embedded.feature_matrix([e.query for e in train]), cfg.l2, cfg.embedding_l2))
+        cv_rows.append(
+            ("features + embedding", embedded.feature_matrix([e.query for e in train]), cfg.l2, cfg.embedding_l2)
+        )
 
     for name, X, l2, el2 in cv_rows:
         m, s = cross_validate(X, y, l2, el2)
@@ -76,9 +84,15 @@ def main() -> None:
     for name, router, vectors in rows:
         r = evaluate_router(router, test, query_vectors=vectors)
         with_embed = f"{r['p50_with_embedding_ms']:>10.3f}" if "p50_with_embedding_ms" in r else f"{'-':>10}"
-        print(f"{name:<60} {r['accuracy']:>8.3f} {r['local_share']:>7.1%} {r['saving']:>7.1%} {r['p50_ms']:>7.3f} {r['p95_ms']:>7.3f} {with_embed}")
-    print("p50/p95: routing overhead with the query embedding given (retrieval computed it); +embed p50: embedding one query too")
-    print("saving: vs sending every query to the strong model; default price table, query + 1500 context tokens in, 150 out")
+        print(
+            f"{name:<60} {r['accuracy']:>8.3f} {r['local_share']:>7.1%} {r['saving']:>7.1%} {r['p50_ms']:>7.3f} {r['p95_ms']:>7.3f} {with_embed}"
+        )
+    print(
+        "p50/p95: routing overhead with the query embedding given (retrieval computed it); +embed p50: embedding one query too"
+    )
+    print(
+        "saving: vs sending every query to the strong model; default price table, query + 1500 context tokens in, 150 out"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Tool-round concurrency: N independent 200 ms tools (async and sync) in one round vs one by one; a limit of 10 under 100 calls.
 
-    python3 benchmarks/tools.py [--calls 8] [--delay-ms 200] [--json]
+python3 benchmarks/tools.py [--calls 8] [--delay-ms 200] [--json]
 """
 
 from __future__ import annotations
@@ -80,8 +80,11 @@ async def bench(n: int, delay_s: float, limited_calls: int, limit: int) -> dict:
         start = time.perf_counter()
         await _time_round(ts, _calls("limited_tool", limited_calls))
         result["limited"] = {
-            "calls": limited_calls, "limit": limit, "max_in_flight": max_in_flight,
-            "wall_ms": round((time.perf_counter() - start) * 1000, 1), "ok": max_in_flight <= limit,
+            "calls": limited_calls,
+            "limit": limit,
+            "max_in_flight": max_in_flight,
+            "wall_ms": round((time.perf_counter() - start) * 1000, 1),
+            "ok": max_in_flight <= limit,
         }
         overhead_calls = _calls("noop", 1000)
         start = time.perf_counter()
@@ -104,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for name in ("async_tool", "sync_tool"):
             x = r[name]
-            print(f"{args.calls} x {name} ({args.delay_ms:g} ms each): parallel {x['parallel_ms']} ms, "
-                  f"sequential {x['sequential_ms']} ms, parallel/one-call {x['ratio_to_one_call']} "
-                  f"(target <= {TARGET_RATIO}), speedup {x['speedup']}x  {'OK' if x['ok'] else 'SLOW'}")
+            print(
+                f"{args.calls} x {name} ({args.delay_ms:g} ms each): parallel {x['parallel_ms']} ms, "
+                f"sequential {x['sequential_ms']} ms, parallel/one-call {x['ratio_to_one_call']} "
+                f"(target <= {TARGET_RATIO}), speedup {x['speedup']}x  {'OK' if x['ok'] else 'SLOW'}"
+            )
         lim = r["limited"]
-        print(f"{lim['calls']} calls under max_concurrent={lim['limit']}: max in flight {lim['max_in_flight']}, "
-              f"wall {lim['wall_ms']} ms  {'OK' if lim['ok'] else 'EXCEEDED'}")
+        print(
+            f"{lim['calls']} calls under max_concurrent={lim['limit']}: max in flight {lim['max_in_flight']}, "
+            f"wall {lim['wall_ms']} ms  {'OK' if lim['ok'] else 'EXCEEDED'}"
+        )
         print(f"toolset overhead: {r['overhead_us_per_call']} us per call (1000 no-op calls in one round)")
     return 0 if all(r[k]["ok"] for k in ("async_tool", "sync_tool", "limited")) else 1
 

@@ -4,7 +4,7 @@
     python3 benchmarks/vector_store.py --n 5000 --queries 50          # quick run
 
 Data: unit vectors drawn around ``--clusters`` Gaussian centres; queries come from the same distribution.
-Payloads are what the indexer writes (``ragkit.indexing.chunk_payload``): ~``--text-chars`` of text, offsets,
+Payloads are what the indexer writes (``ragkit.ingest.indexing.chunk_payload``): ~``--text-chars`` of text, offsets,
 file metadata; they are built before the clock starts, so the upsert rate is points / wall seconds of the upsert calls.
 Prints one JSON object {"stores": [{"name", "upsert_points_per_s", "search_p50_ms", "recall_at_10", "payload"}, ...]};
 the edge store runs twice, with indexer-shaped payloads and with a bare ``{doc_id}`` payload, because the
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ragkit.indexing import chunk_payload  # noqa: E402
+from ragkit.ingest.indexing import chunk_payload  # noqa: E402
 from ragkit.providers.qdrant_edge import QdrantEdgeStore  # noqa: E402
 from ragkit.providers.qdrant_server import QdrantServerStore  # noqa: E402
 from ragkit.types import Chunk  # noqa: E402
@@ -38,7 +38,9 @@ TOP_K = 10
 def clustered(n: int, dim: int, clusters: int, rng: np.random.Generator, spread: float) -> np.ndarray:
     centres = rng.standard_normal((clusters, dim)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    points = centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, dim)).astype(np.float32) * (spread / np.sqrt(dim))
+    points = centres[rng.integers(0, clusters, n)] + rng.standard_normal((n, dim)).astype(np.float32) * (
+        spread / np.sqrt(dim)
+    )
     return points / np.linalg.norm(points, axis=1, keepdims=True)
 
 
@@ -52,8 +54,11 @@ def chunk_payloads(n: int, text_chars: int, rng: np.random.Generator, chunks_per
         d, k = divmod(i, chunks_per_doc)
         start = k * text_chars
         meta = {"source": f"docs/doc{d}.md", "title": f"Document {d}", "chunk_index": k, "prefix_len": 0}
-        out.append(chunk_payload(Chunk(id=str(i), doc_id=f"docs/doc{d}.md", text=text, start=start,
-                                       end=start + len(text), metadata=meta)))
+        out.append(
+            chunk_payload(
+                Chunk(id=str(i), doc_id=f"docs/doc{d}.md", text=text, start=start, end=start + len(text), metadata=meta)
+            )
+        )
     return out
 
 
@@ -66,8 +71,9 @@ def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]
     return out
 
 
-async def run_store(name: str, store, data: np.ndarray, payloads: list[dict], queries: np.ndarray, truth: list[set[int]],
-                    batch: int) -> dict:
+async def run_store(
+    name: str, store, data: np.ndarray, payloads: list[dict], queries: np.ndarray, truth: list[set[int]], batch: int
+) -> dict:
     await store.ensure_collection(data.shape[1])
     ids = [str(i) for i in range(len(data))]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -79,8 +85,11 @@ async def run_store(name: str, store, data: np.ndarray, payloads: list[dict], qu
     await store.optimize()
     optimize_s = time.perf_counter() - t1
     # CPU seconds show what a shared, oversubscribed machine hides: points per CPU-second of the upsert calls.
-    detail = {"upsert_s": round(upsert_s, 2), "upsert_points_per_cpu_s": round(len(data) / upsert_cpu_s),
-              "optimize_s": round(optimize_s, 2)}
+    detail = {
+        "upsert_s": round(upsert_s, 2),
+        "upsert_points_per_cpu_s": round(len(data) / upsert_cpu_s),
+        "optimize_s": round(optimize_s, 2),
+    }
     if hasattr(store, "info"):
         detail.update(store.info())
     for q in queries[:10]:  # warm caches
@@ -110,9 +119,14 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clusters", type=int, default=100)
     p.add_argument("--spread", type=float, default=0.7, help="noise norm around a cluster centre (centres have norm 1)")
     p.add_argument("--batch", type=int, default=2000, help="points per upsert call")
-    p.add_argument("--text-chars", type=int, default=1000, help="chunk text length in the payloads (256 tokens ~ 1000 chars)")
-    p.add_argument("--stores", default="qdrant_edge,qdrant_edge_doc_id_payload,qdrant_client_local",
-                   help="comma-separated store names; qdrant_edge_doc_id_payload is the edge store with a {doc_id} payload")
+    p.add_argument(
+        "--text-chars", type=int, default=1000, help="chunk text length in the payloads (256 tokens ~ 1000 chars)"
+    )
+    p.add_argument(
+        "--stores",
+        default="qdrant_edge,qdrant_edge_doc_id_payload,qdrant_client_local",
+        help="comma-separated store names; qdrant_edge_doc_id_payload is the edge store with a {doc_id} payload",
+    )
     p.add_argument("--hnsw-m", type=int, default=16)
     p.add_argument("--ef-construct", type=int, default=128)
     p.add_argument("--ef", type=int, default=128)
@@ -140,16 +154,24 @@ async def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             if name in ("qdrant_edge", "qdrant_edge_doc_id_payload"):
-                store = QdrantEdgeStore(QdrantEdgeStore.Config(
-                    path=str(Path(tmp) / "edge"), hnsw_m=args.hnsw_m, hnsw_ef_construct=args.ef_construct, hnsw_ef=args.ef,
-                    wal=not args.no_wal))
+                store = QdrantEdgeStore(
+                    QdrantEdgeStore.Config(
+                        path=str(Path(tmp) / "edge"),
+                        hnsw_m=args.hnsw_m,
+                        hnsw_ef_construct=args.ef_construct,
+                        hnsw_ef=args.ef,
+                        wal=not args.no_wal,
+                    )
+                )
             elif name == "qdrant_client_local":
                 store = QdrantServerStore(QdrantServerStore.Config(location=":memory:", collection="bench"))
             else:
                 p.error(f"unknown store {name!r}")
             shaped = [{"doc_id": pl["doc_id"]} for pl in payloads] if name.endswith("doc_id_payload") else payloads
             row = await run_store(name, store, data, shaped, queries, truth, args.batch)
-            row["payload"] = "doc_id only" if shaped is not payloads else f"indexer-shaped, ~{args.text_chars} chars of text"
+            row["payload"] = (
+                "doc_id only" if shaped is not payloads else f"indexer-shaped, ~{args.text_chars} chars of text"
+            )
             rows.append(row)
     return report(rows, args.json)
 
@@ -159,8 +181,10 @@ def report(rows: list[dict], as_json: bool) -> int:
         print(json.dumps({"stores": rows}))
     else:
         for r in rows:
-            print(f"{r['name']:<28} upsert {r['upsert_points_per_s']:>10.0f} pts/s   p50 {r['search_p50_ms']:7.3f} ms   "
-                  f"recall@10 {r['recall_at_10']:.3f}   payload: {r['payload']}")
+            print(
+                f"{r['name']:<28} upsert {r['upsert_points_per_s']:>10.0f} pts/s   p50 {r['search_p50_ms']:7.3f} ms   "
+                f"recall@10 {r['recall_at_10']:.3f}   payload: {r['payload']}"
+            )
     return 0
 
 

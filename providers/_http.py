@@ -11,9 +11,16 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 from pydantic import SecretStr, ValidationError
 
-from ragkit.config import ComponentConfig
+from ragkit.component import ComponentConfig
 from ragkit.errors import (
-    AuthError, BadRequest, ConfigError, ContextOverflow, ProviderError, RateLimited, Timeout, Unavailable,
+    AuthError,
+    BadRequest,
+    ConfigError,
+    ContextOverflow,
+    ProviderError,
+    RateLimited,
+    Timeout,
+    Unavailable,
 )
 from ragkit.types import ToolSpec
 
@@ -38,7 +45,9 @@ def build_config(config_cls: type[C], config: C | Mapping[str, Any] | None, over
     try:
         return config_cls.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}" for err in e.errors()
+        )
         raise ConfigError(f"{config_cls.__qualname__}: {problems}") from e
 
 
@@ -107,9 +116,15 @@ def error_for_status(
 ) -> ProviderError:
     """The ragkit error for an HTTP error status; ``message`` must already be scrubbed of secrets."""
     if status in (401, 403):
-        return AuthError(f"HTTP {status}: credentials rejected ({message}); check the API key variable", provider=provider, status=status)
+        return AuthError(
+            f"HTTP {status}: credentials rejected ({message}); check the API key variable",
+            provider=provider,
+            status=status,
+        )
     if status == 429:
-        return RateLimited(f"HTTP 429: {message}", retry_after=parse_retry_after(headers), provider=provider, status=status)
+        return RateLimited(
+            f"HTTP 429: {message}", retry_after=parse_retry_after(headers), provider=provider, status=status
+        )
     if status == 408:
         return Timeout(f"HTTP 408: {message}", provider=provider, status=status)
     if status >= 500:
@@ -122,7 +137,11 @@ def error_for_status(
             status=status,
         )
     if status == 404 and "model" in message.lower():
-        return BadRequest(f"HTTP 404: model {model!r} was not found; check the `model` field ({message})", provider=provider, status=status)
+        return BadRequest(
+            f"HTTP 404: model {model!r} was not found; check the `model` field ({message})",
+            provider=provider,
+            status=status,
+        )
     return BadRequest(f"HTTP {status}: {message}", provider=provider, status=status)
 
 
@@ -181,6 +200,14 @@ def sdk_import_error(package: str, extra: str) -> ConfigError:
 
 
 __all__ = [
-    "build_config", "redact", "leaks", "error_detail", "parse_retry_after", "error_for_status", "ToolShapeCache",
-    "LoopLocalClient", "sdk_import_error", "REDACTED",
+    "build_config",
+    "redact",
+    "leaks",
+    "error_detail",
+    "parse_retry_after",
+    "error_for_status",
+    "ToolShapeCache",
+    "LoopLocalClient",
+    "sdk_import_error",
+    "REDACTED",
 ]

@@ -7,11 +7,18 @@ from typing import Any, AsyncIterator, Mapping, NoReturn, Sequence
 
 from pydantic import SecretStr
 
-from ragkit.config import ComponentConfig, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
 from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
-from ragkit.generation import BaseGenerator
+from ragkit.generate.base import BaseGenerator
 from ragkit.providers._http import (
-    LoopLocalClient, ToolShapeCache, build_config, error_detail, error_for_status, leaks, redact, sdk_import_error,
+    LoopLocalClient,
+    ToolShapeCache,
+    build_config,
+    error_detail,
+    error_for_status,
+    leaks,
+    redact,
+    sdk_import_error,
 )
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
@@ -20,14 +27,24 @@ PROVIDER = "anthropic"
 # Every current Claude model has at least this window; others need context_window set.
 CLAUDE_CONTEXT_WINDOW = 200_000
 _STOP: dict[str, StopReason] = {
-    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls", "refusal": "content_filter",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
 }
 
 # An error event inside a 200 stream carries only its type; this is the status that type stands for.
 _ERROR_TYPE_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403, "not_found_error": 404,
-    "request_too_large": 413, "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
 }
 
 
@@ -35,13 +52,27 @@ class AnthropicGeneratorConfig(ComponentConfig):
     """Claude models over the Messages API."""
 
     model: str = Field(..., min_length=1, max_length=200, description="Model name, e.g. claude-sonnet-4-5.")
-    api_key_env: str = Field("ANTHROPIC_API_KEY", min_length=1, max_length=200, description="Name of the environment variable holding the API key.")
-    base_url: str | None = Field(None, min_length=1, max_length=2000, description="Another endpoint for the Messages API (a proxy or gateway).")
+    api_key_env: EnvVarName = Field(
+        "ANTHROPIC_API_KEY",
+        min_length=1,
+        max_length=200,
+        description="Name of the environment variable holding the API key.",
+    )
+    base_url: str | None = Field(
+        None, min_length=1, max_length=2000, description="Another endpoint for the Messages API (a proxy or gateway)."
+    )
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one HTTP request, in seconds.")
-    temperature: float | None = Field(None, ge=0, le=1, description="Sampling temperature; null leaves the model default (some models accept none).")
-    max_output_tokens: int = Field(1024, ge=1, le=1_000_000, description="max_tokens sent when a call gives none (the API requires it).")
+    temperature: float | None = Field(
+        None, ge=0, le=1, description="Sampling temperature; null leaves the model default (some models accept none)."
+    )
+    max_output_tokens: int = Field(
+        1024, ge=1, le=1_000_000, description="max_tokens sent when a call gives none (the API requires it)."
+    )
     context_window: int | None = Field(
-        None, ge=256, le=10_000_000, description=f"Context window in tokens; claude-* models default to {CLAUDE_CONTEXT_WINDOW}."
+        None,
+        ge=256,
+        le=10_000_000,
+        description=f"Context window in tokens; claude-* models default to {CLAUDE_CONTEXT_WINDOW}.",
     )
 
 
@@ -80,7 +111,9 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | None, list[dict
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
             for call in m.tool_calls:
-                blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": _tool_input(call, f"messages[{i}]")})
+                blocks.append(
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": _tool_input(call, f"messages[{i}]")}
+                )
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
@@ -110,8 +143,12 @@ class AnthropicGenerator(BaseGenerator):
     Config = AnthropicGeneratorConfig
 
     def __init__(
-        self, config: AnthropicGeneratorConfig | Mapping[str, Any] | None = None, *, retry: RetryPolicy | None = None,
-        http_client: Any | None = None, **options: Any,
+        self,
+        config: AnthropicGeneratorConfig | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(retry=retry)
         self.config = cfg = build_config(AnthropicGeneratorConfig, config, options)
@@ -122,7 +159,9 @@ class AnthropicGenerator(BaseGenerator):
         self._sdk = anthropic
         window = cfg.context_window or (CLAUDE_CONTEXT_WINDOW if cfg.model.startswith("claude-") else None)
         if window is None:
-            raise ConfigError(f"context window of model {cfg.model!r} is unknown; set context_window in the generator config")
+            raise ConfigError(
+                f"context window of model {cfg.model!r} is unknown; set context_window in the generator config"
+            )
         self.context_window = window
         self.id = f"{PROVIDER}:{cfg.model}"
         self._api_key: SecretStr = secret_from_env(cfg.api_key_env)  # type: ignore[assignment]
@@ -132,7 +171,12 @@ class AnthropicGenerator(BaseGenerator):
 
     @classmethod
     def from_config(
-        cls, config: AnthropicGeneratorConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+        cls,
+        config: AnthropicGeneratorConfig | Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **_: Any,
     ) -> AnthropicGenerator:
         return cls(config, retry=retry, http_client=http_client)
 
@@ -142,7 +186,10 @@ class AnthropicGenerator(BaseGenerator):
     def _build(self) -> Any:
         c = self.config
         return self._sdk.AsyncAnthropic(
-            api_key=self._api_key.get_secret_value(), base_url=c.base_url, timeout=c.timeout_s, max_retries=0,
+            api_key=self._api_key.get_secret_value(),
+            base_url=c.base_url,
+            timeout=c.timeout_s,
+            max_retries=0,
             http_client=self._http_client,
         )
 
@@ -161,8 +208,12 @@ class AnthropicGenerator(BaseGenerator):
             message, code = error_detail(e.body, e.message)
             status = e.status_code if e.status_code >= 400 else _ERROR_TYPE_STATUS.get(code, 500)
             err = error_for_status(
-                status, redact(message, self._api_key), code=code, headers=e.response.headers,
-                provider=PROVIDER, model=self.config.model,
+                status,
+                redact(message, self._api_key),
+                code=code,
+                headers=e.response.headers,
+                provider=PROVIDER,
+                model=self.config.model,
             )
         else:
             err = ProviderError(f"{type(e).__name__}: {redact(str(e), self._api_key)}", provider=PROVIDER)
@@ -170,12 +221,19 @@ class AnthropicGenerator(BaseGenerator):
         raise err from (None if leaks(e, self._api_key) else e)
 
     def _request(
-        self, messages: Sequence[Message], max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         cfg = self.config
         system, shaped = convert_messages(messages)
-        req: dict[str, Any] = {"model": cfg.model, "max_tokens": max_tokens or cfg.max_output_tokens, "messages": shaped}
+        req: dict[str, Any] = {
+            "model": cfg.model,
+            "max_tokens": max_tokens or cfg.max_output_tokens,
+            "messages": shaped,
+        }
         if system is not None:
             req["system"] = system
         if tools:
@@ -188,7 +246,11 @@ class AnthropicGenerator(BaseGenerator):
         return req
 
     async def _complete(
-        self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> Reply:
         req = self._request(messages, max_tokens, tools, json_schema)
@@ -204,8 +266,11 @@ class AnthropicGenerator(BaseGenerator):
             elif block.type == "tool_use":
                 calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
         return Reply(
-            text="".join(text), model=resp.model or self.config.model, usage=_usage(resp.usage),
-            stop_reason=_STOP.get(resp.stop_reason or "", "unknown"), tool_calls=tuple(calls),
+            text="".join(text),
+            model=resp.model or self.config.model,
+            usage=_usage(resp.usage),
+            stop_reason=_STOP.get(resp.stop_reason or "", "unknown"),
+            tool_calls=tuple(calls),
         )
 
     async def _stream(
@@ -251,7 +316,11 @@ class AnthropicGenerator(BaseGenerator):
             ToolCall(id=c["id"], name=c["name"], arguments="".join(c["json"]) or "{}") for _, c in sorted(calls.items())
         )
         reply = Reply(
-            text="".join(text), model=model, usage=usage, stop_reason=_STOP.get(stop or "", "unknown"), tool_calls=tool_calls
+            text="".join(text),
+            model=model,
+            usage=usage,
+            stop_reason=_STOP.get(stop or "", "unknown"),
+            tool_calls=tool_calls,
         )
         yield Delta(tool_calls=tool_calls, reply=reply)
 

@@ -13,11 +13,19 @@ import uuid
 from collections import OrderedDict
 from typing import Any, AsyncIterator, Literal, Mapping, Sequence
 
-from ragkit.config import ComponentConfig, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
 from ragkit.errors import (
-    AuthError, BadRequest, ConfigError, ContextOverflow, ProviderError, RagkitError, RateLimited, Timeout, Unavailable,
+    AuthError,
+    BadRequest,
+    ConfigError,
+    ContextOverflow,
+    ProviderError,
+    RagkitError,
+    RateLimited,
+    Timeout,
+    Unavailable,
 )
-from ragkit.generation import BaseEmbedder, BaseGenerator
+from ragkit.generate.base import BaseEmbedder, BaseGenerator
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -41,10 +49,17 @@ KNOWN_EMBEDDING_DIMS: dict[str, int] = {"gemini-embedding-001": 3072, "text-embe
 EMBED_BATCH_CAP = 100  # batchEmbedContents rejects more than 100 requests
 
 _FINISH: dict[str, StopReason] = {
-    "STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter", "IMAGE_PROHIBITED_CONTENT": "content_filter",
-    "MALFORMED_FUNCTION_CALL": "error", "UNEXPECTED_TOOL_CALL": "error",
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
 }
 # Ids we invent when Gemini sends none; never sent back, since the API would not know them.
 _GENERATED_ID_PREFIX = "gemini-call-"
@@ -74,8 +89,24 @@ def _make_client(api_key_env: str, base_url: str | None, timeout_s: float) -> An
 # ---------------------------------------------------------------- schema rewriting
 
 _KEEP = {
-    "type", "format", "description", "nullable", "enum", "items", "properties", "required", "minItems", "maxItems",
-    "minLength", "maxLength", "minProperties", "maxProperties", "minimum", "maximum", "pattern", "anyOf",
+    "type",
+    "format",
+    "description",
+    "nullable",
+    "enum",
+    "items",
+    "properties",
+    "required",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "minimum",
+    "maximum",
+    "pattern",
+    "anyOf",
     "propertyOrdering",
 }
 
@@ -101,14 +132,18 @@ def _rewrite(node: Any, defs: Mapping[str, Any], path: str, seen: tuple[str, ...
         if not ref.startswith(("#/$defs/", "#/definitions/")) or name not in defs:
             raise BadRequest(f"schema at {path}: cannot resolve $ref {ref!r}", provider=PROVIDER)
         if name in seen:
-            raise BadRequest(f"schema at {path}: recursive $ref {ref!r} cannot be inlined for Gemini", provider=PROVIDER)
+            raise BadRequest(
+                f"schema at {path}: recursive $ref {ref!r} cannot be inlined for Gemini", provider=PROVIDER
+            )
         target = _rewrite(defs[name], defs, path, seen + (name,))
         # Sibling keys (a description next to the $ref) override the target's.
         return {**target, **_rewrite(node, defs, path, seen)} if node else target
     if "allOf" in node:
         parts = node.pop("allOf")
         if len(parts) != 1:
-            raise BadRequest(f"schema at {path}: allOf with {len(parts)} schemas is not supported by Gemini", provider=PROVIDER)
+            raise BadRequest(
+                f"schema at {path}: allOf with {len(parts)} schemas is not supported by Gemini", provider=PROVIDER
+            )
         node = {**parts[0], **node}
         return _rewrite(node, defs, path, seen)
     if "oneOf" in node:
@@ -134,7 +169,9 @@ def _rewrite(node: Any, defs: Mapping[str, Any], path: str, seen: tuple[str, ...
     if isinstance(kind, list):
         types = [t for t in kind if t != "null"]
         if len(types) != 1:
-            raise BadRequest(f"schema at {path}: type {kind!r} is a union Gemini cannot express; use anyOf", provider=PROVIDER)
+            raise BadRequest(
+                f"schema at {path}: type {kind!r} is a union Gemini cannot express; use anyOf", provider=PROVIDER
+            )
         node["type"] = types[0]
         if len(types) < len(kind):
             out["nullable"] = True
@@ -160,6 +197,7 @@ def _rewrite(node: Any, defs: Mapping[str, Any], path: str, seen: tuple[str, ...
 
 
 # ---------------------------------------------------------------- errors
+
 
 def _retry_after(e: Any) -> float | None:
     headers = getattr(getattr(e, "response", None), "headers", None)
@@ -232,16 +270,27 @@ class _Translating:
 
 # ---------------------------------------------------------------- generator
 
+
 class GeminiGeneratorConfig(ComponentConfig):
     """Settings of a Gemini chat model."""
 
     model: str = Field(..., min_length=1, max_length=200, description="Gemini model name, e.g. gemini-2.5-flash.")
-    api_key_env: str = Field("GEMINI_API_KEY", min_length=1, max_length=100, pattern=_ENV_NAME, description="Environment variable holding the API key.")
+    api_key_env: EnvVarName = Field(
+        "GEMINI_API_KEY",
+        min_length=1,
+        max_length=100,
+        pattern=_ENV_NAME,
+        description="Environment variable holding the API key.",
+    )
     base_url: str | None = Field(None, max_length=500, description="API endpoint override (a proxy or a test server).")
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request timeout in seconds.")
     max_output_tokens: int = Field(1024, ge=1, le=1_000_000, description="Output cap when a call gives no max_tokens.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; the model's default when unset.")
-    context_window: int | None = Field(None, ge=1, le=10_000_000, description="Override for models missing from KNOWN_CONTEXT_WINDOWS.")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; the model's default when unset."
+    )
+    context_window: int | None = Field(
+        None, ge=1, le=10_000_000, description="Override for models missing from KNOWN_CONTEXT_WINDOWS."
+    )
 
 
 def _context_window(model: str, override: int | None) -> int:
@@ -259,19 +308,27 @@ class GeminiGenerator(BaseGenerator):
 
     Config = GeminiGeneratorConfig
 
-    def __init__(self, config: GeminiGeneratorConfig, *, client: Any | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: GeminiGeneratorConfig, *, client: Any | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         super().__init__(retry=retry)
         self.config = config
         self.id = f"gemini:{config.model}"
         self.context_window = _context_window(config.model, config.context_window)
-        self._client = client if client is not None else _make_client(config.api_key_env, config.base_url, config.timeout_s)
+        self._client = (
+            client if client is not None else _make_client(config.api_key_env, config.base_url, config.timeout_s)
+        )
         self._declarations: dict[str, Any] = {}
         # thought signatures Gemini 3 requires echoed with each function call, by ToolCall id
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
 
     @classmethod
     def from_config(cls, config: GeminiGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> GeminiGenerator:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            client=collaborators.get("client"),
+            retry=collaborators.get("retry"),
+        )
 
     def __repr__(self) -> str:
         return f"GeminiGenerator(model={self.config.model!r})"
@@ -296,7 +353,10 @@ class GeminiGenerator(BaseGenerator):
         return found
 
     def _request(
-        self, messages: Sequence[Message], max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> tuple[list[dict[str, Any]], Any]:
         _, types = _sdk()
@@ -327,8 +387,14 @@ class GeminiGenerator(BaseGenerator):
             if m.role == "tool":
                 name = m.name or names.get(m.tool_call_id or "")
                 if not name:
-                    raise BadRequest(f"tool result {m.tool_call_id!r} matches no earlier tool call and has no name", provider=PROVIDER)
-                response = {"name": name, "response": {"error": m.content} if m.is_error else {"output": _json_or_text(m.content)}}
+                    raise BadRequest(
+                        f"tool result {m.tool_call_id!r} matches no earlier tool call and has no name",
+                        provider=PROVIDER,
+                    )
+                response = {
+                    "name": name,
+                    "response": {"error": m.content} if m.is_error else {"output": _json_or_text(m.content)},
+                }
                 if m.tool_call_id and not m.tool_call_id.startswith(_GENERATED_ID_PREFIX):
                     response["id"] = m.tool_call_id
                 # All results answering one model turn go back together in a single user turn.
@@ -368,12 +434,18 @@ class GeminiGenerator(BaseGenerator):
         return call
 
     async def _complete(
-        self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> Reply:
         contents, config = self._request(messages, max_tokens, tools, json_schema)
         with _Translating(self.config.model):
-            response = await self._client.aio.models.generate_content(model=self.config.model, contents=contents, config=config)
+            response = await self._client.aio.models.generate_content(
+                model=self.config.model, contents=contents, config=config
+            )
         texts: list[str] = []
         calls: list[ToolCall] = []
         for part in _parts(response):
@@ -428,8 +500,12 @@ class GeminiGenerator(BaseGenerator):
         if blocked:
             metadata["block_reason"] = str(getattr(blocked, "value", blocked))
         return Reply(
-            text=text, model=getattr(response, "model_version", None) or self.config.model, usage=usage,
-            stop_reason=stop, tool_calls=tuple(calls), metadata=metadata,
+            text=text,
+            model=getattr(response, "model_version", None) or self.config.model,
+            usage=usage,
+            stop_reason=stop,
+            tool_calls=tuple(calls),
+            metadata=metadata,
         )
 
 
@@ -449,7 +525,9 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     try:
         args = json.loads(call.arguments or "{}")
     except json.JSONDecodeError as e:
-        raise BadRequest(f"tool call {call.id} ({call.name}) has arguments that are not JSON: {e}", provider=PROVIDER) from e
+        raise BadRequest(
+            f"tool call {call.id} ({call.name}) has arguments that are not JSON: {e}", provider=PROVIDER
+        ) from e
     if not isinstance(args, dict):
         raise BadRequest(f"tool call {call.id} ({call.name}) arguments must be a JSON object", provider=PROVIDER)
     return args
@@ -465,8 +543,14 @@ def _json_or_text(content: str) -> Any:
 # ---------------------------------------------------------------- embedder
 
 TaskType = Literal[
-    "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY", "CLASSIFICATION", "CLUSTERING",
-    "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY",
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
 ]
 
 
@@ -474,12 +558,22 @@ class GeminiEmbedderConfig(ComponentConfig):
     """Settings of a Gemini embedding model."""
 
     model: str = Field("gemini-embedding-001", min_length=1, max_length=200, description="Gemini embedding model name.")
-    api_key_env: str = Field("GEMINI_API_KEY", min_length=1, max_length=100, pattern=_ENV_NAME, description="Environment variable holding the API key.")
+    api_key_env: EnvVarName = Field(
+        "GEMINI_API_KEY",
+        min_length=1,
+        max_length=100,
+        pattern=_ENV_NAME,
+        description="Environment variable holding the API key.",
+    )
     base_url: str | None = Field(None, max_length=500, description="API endpoint override (a proxy or a test server).")
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request timeout in seconds.")
-    output_dimensionality: int | None = Field(None, ge=1, le=8192, description="Truncate vectors to this many dimensions.")
+    output_dimensionality: int | None = Field(
+        None, ge=1, le=8192, description="Truncate vectors to this many dimensions."
+    )
     task_type: TaskType | None = Field(None, description="Gemini task type hint, e.g. RETRIEVAL_DOCUMENT.")
-    max_batch: int = Field(EMBED_BATCH_CAP, ge=1, le=EMBED_BATCH_CAP, description="Texts per request (the API allows 100).")
+    max_batch: int = Field(
+        EMBED_BATCH_CAP, ge=1, le=EMBED_BATCH_CAP, description="Texts per request (the API allows 100)."
+    )
     normalize: bool = Field(True, description="Scale vectors to unit length (truncated Gemini vectors are not).")
 
 
@@ -488,7 +582,9 @@ class GeminiEmbedder(BaseEmbedder):
 
     Config = GeminiEmbedderConfig
 
-    def __init__(self, config: GeminiEmbedderConfig, *, client: Any | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: GeminiEmbedderConfig, *, client: Any | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         super().__init__(retry=retry)
         self.config = config
         dim = config.output_dimensionality or KNOWN_EMBEDDING_DIMS.get(config.model.removeprefix("models/"))
@@ -497,11 +593,17 @@ class GeminiEmbedder(BaseEmbedder):
         self.dim = dim
         self.max_batch = config.max_batch
         self.id = f"gemini:{config.model}:{dim}"
-        self._client = client if client is not None else _make_client(config.api_key_env, config.base_url, config.timeout_s)
+        self._client = (
+            client if client is not None else _make_client(config.api_key_env, config.base_url, config.timeout_s)
+        )
 
     @classmethod
     def from_config(cls, config: GeminiEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> GeminiEmbedder:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            client=collaborators.get("client"),
+            retry=collaborators.get("retry"),
+        )
 
     def __repr__(self) -> str:
         return f"GeminiEmbedder(model={self.config.model!r}, dim={self.dim})"
@@ -512,15 +614,21 @@ class GeminiEmbedder(BaseEmbedder):
 
     async def _embed(self, texts: Sequence[str]) -> list[list[float]]:
         _, types = _sdk()
-        config = types.EmbedContentConfig(output_dimensionality=self.config.output_dimensionality, task_type=self.config.task_type)
+        config = types.EmbedContentConfig(
+            output_dimensionality=self.config.output_dimensionality, task_type=self.config.task_type
+        )
         with _Translating(self.config.model):
-            response = await self._client.aio.models.embed_content(model=self.config.model, contents=list(texts), config=config)
+            response = await self._client.aio.models.embed_content(
+                model=self.config.model, contents=list(texts), config=config
+            )
         vectors = [list(e.values or []) for e in response.embeddings or []]
         if len(vectors) != len(texts):
             raise ProviderError(f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=PROVIDER)
         for v in vectors:
             if len(v) != self.dim:
-                raise BadRequest(f"model returned {len(v)}-dimensional vectors, config expects {self.dim}", provider=PROVIDER)
+                raise BadRequest(
+                    f"model returned {len(v)}-dimensional vectors, config expects {self.dim}", provider=PROVIDER
+                )
         return [_unit(v) for v in vectors] if self.config.normalize else vectors
 
 
@@ -530,6 +638,12 @@ def _unit(v: list[float]) -> list[float]:
 
 
 __all__ = [
-    "GeminiGenerator", "GeminiGeneratorConfig", "GeminiEmbedder", "GeminiEmbedderConfig", "gemini_schema",
-    "KNOWN_CONTEXT_WINDOWS", "KNOWN_EMBEDDING_DIMS", "EMBED_BATCH_CAP",
+    "GeminiGenerator",
+    "GeminiGeneratorConfig",
+    "GeminiEmbedder",
+    "GeminiEmbedderConfig",
+    "gemini_schema",
+    "KNOWN_CONTEXT_WINDOWS",
+    "KNOWN_EMBEDDING_DIMS",
+    "EMBED_BATCH_CAP",
 ]

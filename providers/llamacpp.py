@@ -18,10 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Literal, Mapping, Sequence
 
-from ragkit.config import ComponentConfig, Field
+from ragkit.component import ComponentConfig, Field
 from ragkit.errors import BadRequest, ConfigError, ContextOverflow, ProviderError, RagkitError
-from ragkit.generation import BaseEmbedder, BaseGenerator
-from ragkit.models import DEFAULT_GGUF, resolve_gguf
+from ragkit.generate.base import BaseEmbedder, BaseGenerator
+from ragkit.local_models import DEFAULT_GGUF, resolve_gguf
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -29,10 +29,15 @@ log = logging.getLogger("ragkit.providers.llamacpp")
 PROVIDER = "llamacpp"
 CUDA_BUILD_HINT = (
     "rebuild llama-cpp-python with CUDA: scripts/build_llama_cuda.sh "
-    "(CMAKE_ARGS=\"-DGGML_CUDA=on\" pip install --no-binary llama-cpp-python --force-reinstall llama-cpp-python; "
+    '(CMAKE_ARGS="-DGGML_CUDA=on" pip install --no-binary llama-cpp-python --force-reinstall llama-cpp-python; '
     "see docs/local_models.md)"
 )
-_FINISH: dict[str, StopReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
+_FINISH: dict[str, StopReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -102,12 +107,18 @@ def choose_gpu_layers(device: Device, n_gpu_layers: int | None, *, offload_suppo
 class LlamaCppModelConfig(ComponentConfig):
     """Which GGUF file llama.cpp loads, and on what hardware."""
 
-    model: str = Field(DEFAULT_GGUF, min_length=1, max_length=4096, description="Known model name or path to a .gguf file.")
+    model: str = Field(
+        DEFAULT_GGUF, min_length=1, max_length=4096, description="Known model name or path to a .gguf file."
+    )
     n_ctx: int = Field(2048, ge=64, le=1_048_576, description="Context window in tokens (prompt + answer).")
     n_threads: int = Field(2, ge=1, le=512, description="CPU threads for generation.")
-    n_threads_batch: int | None = Field(None, ge=1, le=512, description="CPU threads for prompt processing; None = n_threads.")
+    n_threads_batch: int | None = Field(
+        None, ge=1, le=512, description="CPU threads for prompt processing; None = n_threads."
+    )
     n_batch: int = Field(512, ge=1, le=65_536, description="Prompt tokens evaluated per batch.")
-    device: Device = Field("auto", description="auto: GPU when the build and machine have one; cpu; cuda (error if unusable).")
+    device: Device = Field(
+        "auto", description="auto: GPU when the build and machine have one; cpu; cuda (error if unusable)."
+    )
     n_gpu_layers: int | None = Field(None, ge=-1, le=10_000, description="Layers to offload on GPU; None = all (-1).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Sampling seed when temperature > 0.")
 
@@ -119,14 +130,19 @@ class LlamaCppConfig(LlamaCppModelConfig):
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy, reproducible.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling when temperature > 0.")
     repeat_penalty: float = Field(
-        1.1, ge=0.5, le=3.0,
+        1.1,
+        ge=0.5,
+        le=3.0,
         description="Penalty on recently generated tokens, for free text only: JSON must repeat its punctuation and "
         "tool arguments copy the user's words, so grammar-constrained replies use none.",
     )
-    logprobs: bool = Field(False, description="Put the answer's mean token log-probability in metadata['mean_logprob'].")
+    logprobs: bool = Field(
+        False, description="Put the answer's mean token log-probability in metadata['mean_logprob']."
+    )
     max_tool_calls: int = Field(4, ge=1, le=64, description="Most tool calls the model may emit in one reply.")
     prefix_cache: bool = Field(
-        False, description="Reuse the KV cache of a prompt prefix shared with the previous call: faster multi-turn, "
+        False,
+        description="Reuse the KV cache of a prompt prefix shared with the previous call: faster multi-turn, "
         "but greedy output can then differ from a cold run (one token re-evaluated alone rounds differently).",
     )
 
@@ -134,8 +150,14 @@ class LlamaCppConfig(LlamaCppModelConfig):
 class _Runtime:
     """One loaded ``Llama`` and the lock around it; shared by the generator and embedder code paths."""
 
-    def __init__(self, config: LlamaCppModelConfig, *, embedding: bool, pooling: int | None = None,
-                 gpu_probe: Callable[[], bool] = gpu_visible) -> None:
+    def __init__(
+        self,
+        config: LlamaCppModelConfig,
+        *,
+        embedding: bool,
+        pooling: int | None = None,
+        gpu_probe: Callable[[], bool] = gpu_visible,
+    ) -> None:
         self.config = config
         self.path: Path = resolve_gguf(config.model)
         self._lib = _llama_cpp()
@@ -143,10 +165,18 @@ class _Runtime:
         # Probe for a GPU only when the answer matters (the probe may run nvidia-smi).
         wants_probe = config.device == "cuda" or (config.device == "auto" and offload)
         self.n_gpu_layers = choose_gpu_layers(
-            config.device, config.n_gpu_layers, offload_supported=offload, gpu=wants_probe and gpu_probe(),
+            config.device,
+            config.n_gpu_layers,
+            offload_supported=offload,
+            gpu=wants_probe and gpu_probe(),
         )
-        log.info("%s: n_gpu_layers=%d (device=%s, gpu offload %s)", self.path.name, self.n_gpu_layers, config.device,
-                 "built in" if offload else "not built in")
+        log.info(
+            "%s: n_gpu_layers=%d (device=%s, gpu offload %s)",
+            self.path.name,
+            self.n_gpu_layers,
+            config.device,
+            "built in" if offload else "not built in",
+        )
         self._embedding = embedding
         self._pooling = pooling
         self.lock = threading.Lock()  # inference
@@ -164,8 +194,14 @@ class _Runtime:
     def _load(self) -> Any:
         c = self.config
         kwargs: dict[str, Any] = dict(
-            model_path=str(self.path), n_ctx=c.n_ctx, n_threads=c.n_threads, n_threads_batch=c.n_threads_batch or c.n_threads,
-            n_batch=min(c.n_batch, c.n_ctx), n_gpu_layers=self.n_gpu_layers, seed=c.seed, embedding=self._embedding,
+            model_path=str(self.path),
+            n_ctx=c.n_ctx,
+            n_threads=c.n_threads,
+            n_threads_batch=c.n_threads_batch or c.n_threads,
+            n_batch=min(c.n_batch, c.n_ctx),
+            n_gpu_layers=self.n_gpu_layers,
+            seed=c.seed,
+            embedding=self._embedding,
             verbose=False,  # llama.cpp's own stderr chatter; a library prints nothing
         )
         if self._pooling is not None:
@@ -174,11 +210,21 @@ class _Runtime:
             llama = self._lib.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as e:
             raise ConfigError(f"llama.cpp could not load {self.path}: {e}") from e
-        template = "GGUF metadata tokenizer.chat_template" if "tokenizer.chat_template" in llama.metadata else "built-in"
-        log.info("loaded %s: n_ctx=%d n_embd=%d, chat format %r (%s)", self.path.name, llama.n_ctx(), llama.n_embd(),
-                 llama.chat_format, template)
+        template = (
+            "GGUF metadata tokenizer.chat_template" if "tokenizer.chat_template" in llama.metadata else "built-in"
+        )
+        log.info(
+            "loaded %s: n_ctx=%d n_embd=%d, chat format %r (%s)",
+            self.path.name,
+            llama.n_ctx(),
+            llama.n_embd(),
+            llama.chat_format,
+            template,
+        )
         if template == "built-in" and not self._embedding:
-            log.warning("%s has no chat template in its metadata; llama-cpp-python uses %r", self.path.name, llama.chat_format)
+            log.warning(
+                "%s has no chat template in its metadata; llama-cpp-python uses %r", self.path.name, llama.chat_format
+            )
         return llama
 
     def count_tokens(self, text: str) -> int:
@@ -232,20 +278,37 @@ def tool_specs(tools: Sequence[Any]) -> list[ToolSpec]:
     return specs
 
 
-def tool_reply_schema(specs: Sequence[ToolSpec], *, max_calls: int, answer_schema: Mapping[str, Any] | None = None) -> dict:
+def tool_reply_schema(
+    specs: Sequence[ToolSpec], *, max_calls: int, answer_schema: Mapping[str, Any] | None = None
+) -> dict:
     """JSON Schema of a reply: ``{"tool_calls": [{"name", "arguments"}]}`` per the tools, or ``{"answer": ...}``."""
     calls = [
-        {"type": "object", "properties": {"name": {"const": s.name}, "arguments": dict(s.parameters) or {"type": "object"}},
-         "required": ["name", "arguments"], "additionalProperties": False}
+        {
+            "type": "object",
+            "properties": {"name": {"const": s.name}, "arguments": dict(s.parameters) or {"type": "object"}},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
         for s in specs
     ]
-    return {"oneOf": [
-        {"type": "object", "properties": {"tool_calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1,
-                                                         "maxItems": max_calls}},
-         "required": ["tool_calls"], "additionalProperties": False},
-        {"type": "object", "properties": {"answer": dict(answer_schema) if answer_schema else {"type": "string"}},
-         "required": ["answer"], "additionalProperties": False},
-    ]}
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "tool_calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1, "maxItems": max_calls}
+                },
+                "required": ["tool_calls"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"answer": dict(answer_schema) if answer_schema else {"type": "string"}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            },
+        ]
+    }
 
 
 def tool_prompt(specs: Sequence[ToolSpec]) -> str:
@@ -253,8 +316,10 @@ def tool_prompt(specs: Sequence[ToolSpec]) -> str:
     lines = ["You have tools. Tools:"]
     for s in specs:
         lines.append(f"- {s.name}: {s.description} Arguments (JSON Schema): {json.dumps(dict(s.parameters))}")
-    lines.append('To call a tool, reply {"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}]}, '
-                 "copying values from the user's message. Otherwise reply {\"answer\": \"<your answer>\"}.")
+    lines.append(
+        'To call a tool, reply {"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}]}, '
+        'copying values from the user\'s message. Otherwise reply {"answer": "<your answer>"}.'
+    )
     return "\n".join(lines)
 
 
@@ -301,8 +366,13 @@ class LlamaCppGenerator(BaseGenerator):
 
     Config = LlamaCppConfig
 
-    def __init__(self, config: LlamaCppConfig | None = None, *, retry: RetryPolicy | None = None,
-                 gpu_probe: Callable[[], bool] = gpu_visible) -> None:
+    def __init__(
+        self,
+        config: LlamaCppConfig | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        gpu_probe: Callable[[], bool] = gpu_visible,
+    ) -> None:
         super().__init__(retry=retry)
         self.config = config or LlamaCppConfig()
         self._rt = _Runtime(self.config, embedding=False, gpu_probe=gpu_probe)
@@ -312,7 +382,12 @@ class LlamaCppGenerator(BaseGenerator):
 
     @classmethod
     def from_config(cls, config: LlamaCppConfig | Mapping[str, Any], **collaborators: Any) -> LlamaCppGenerator:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        gpu = {"gpu_probe": collaborators["gpu_probe"]} if "gpu_probe" in collaborators else {}
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            retry=collaborators.get("retry"),
+            **gpu,
+        )
 
     def __repr__(self) -> str:
         return f"LlamaCppGenerator(model={self.config.model!r}, n_ctx={self.config.n_ctx})"
@@ -329,23 +404,34 @@ class LlamaCppGenerator(BaseGenerator):
     def count_tokens(self, text: str) -> int:
         return self._rt.count_tokens(text)
 
-    def _request(self, messages: Sequence[Message], max_tokens: int | None, specs: list[ToolSpec] | None,
-                 json_schema: Mapping[str, Any] | None, recorder: _TokenRecorder) -> dict[str, Any]:
+    def _request(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        specs: list[ToolSpec] | None,
+        json_schema: Mapping[str, Any] | None,
+        recorder: _TokenRecorder,
+    ) -> dict[str, Any]:
         c = self.config
         kwargs: dict[str, Any] = dict(
-            messages=chat_messages(messages, specs), max_tokens=max_tokens or c.max_output_tokens,
-            temperature=c.temperature, top_p=c.top_p, seed=c.seed,
+            messages=chat_messages(messages, specs),
+            max_tokens=max_tokens or c.max_output_tokens,
+            temperature=c.temperature,
+            top_p=c.top_p,
+            seed=c.seed,
             logits_processor=self._rt._lib.LogitsProcessorList([recorder]),
         )
-        schema = (tool_reply_schema(specs, max_calls=c.max_tool_calls, answer_schema=json_schema) if specs
-                  else json_schema)
+        schema = (
+            tool_reply_schema(specs, max_calls=c.max_tool_calls, answer_schema=json_schema) if specs else json_schema
+        )
         kwargs["repeat_penalty"] = c.repeat_penalty if schema is None else 1.0
         if schema is not None:
             try:
                 kwargs["grammar"] = self._rt._lib.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
             except Exception as e:  # the converter raises bare Exceptions/ValueErrors on schemas it cannot express
-                raise BadRequest(f"json_schema/tools: llama.cpp cannot build a grammar from the schema: {e}",
-                                 provider=PROVIDER) from e
+                raise BadRequest(
+                    f"json_schema/tools: llama.cpp cannot build a grammar from the schema: {e}", provider=PROVIDER
+                ) from e
         return kwargs
 
     def _prepared(self) -> Any:
@@ -363,19 +449,31 @@ class LlamaCppGenerator(BaseGenerator):
             except (ValueError, RuntimeError) as e:
                 raise _translate(e) from e
 
-    async def _complete(self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None,
-                        json_schema: Mapping[str, Any] | None) -> Reply:
+    async def _complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
+        json_schema: Mapping[str, Any] | None,
+    ) -> Reply:
         specs = tool_specs(tools) if tools else None
         recorder = _TokenRecorder(logprobs=self.config.logprobs)
         kwargs = self._request(messages, max_tokens, specs, json_schema, recorder)
         out = await asyncio.to_thread(self._run, kwargs)
         choice = out["choices"][0]
         usage = out.get("usage") or {}
-        return self._reply(choice["message"].get("content") or "", choice.get("finish_reason"),
-                           Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)), specs, recorder)
+        return self._reply(
+            choice["message"].get("content") or "",
+            choice.get("finish_reason"),
+            Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            specs,
+            recorder,
+        )
 
-    def _reply(self, text: str, finish: str | None, usage: Usage, specs: list[ToolSpec] | None,
-               recorder: _TokenRecorder) -> Reply:
+    def _reply(
+        self, text: str, finish: str | None, usage: Usage, specs: list[ToolSpec] | None, recorder: _TokenRecorder
+    ) -> Reply:
         stop: StopReason = _FINISH.get(finish or "", "unknown")
         metadata: dict[str, Any] = {"n_gpu_layers": self.n_gpu_layers}
         if self.config.logprobs and recorder.mean() is not None:
@@ -387,20 +485,31 @@ class LlamaCppGenerator(BaseGenerator):
             except ValueError as e:
                 # Only a length cut can leave grammar-constrained output unparseable.
                 metadata["parse_error"] = f"tool reply is not complete JSON ({e}); raise max_tokens"
-                return Reply(text=text, model=self.id, usage=usage, stop_reason="length" if stop == "length" else "error",
-                             metadata=metadata)
+                return Reply(
+                    text=text,
+                    model=self.id,
+                    usage=usage,
+                    stop_reason="length" if stop == "length" else "error",
+                    metadata=metadata,
+                )
             if "tool_calls" in parsed:
-                calls = tuple(ToolCall(id=f"call_{uuid.uuid4().hex[:12]}", name=c["name"],
-                                       arguments=json.dumps(c["arguments"], ensure_ascii=False))
-                              for c in parsed["tool_calls"])
+                calls = tuple(
+                    ToolCall(
+                        id=f"call_{uuid.uuid4().hex[:12]}",
+                        name=c["name"],
+                        arguments=json.dumps(c["arguments"], ensure_ascii=False),
+                    )
+                    for c in parsed["tool_calls"]
+                )
                 text, stop = "", "tool_calls"
             else:
                 answer = parsed.get("answer", "")
                 text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
         return Reply(text=text, model=self.id, usage=usage, stop_reason=stop, tool_calls=calls, metadata=metadata)
 
-    async def _stream(self, messages: Sequence[Message], *, max_tokens: int | None,
-                      tools: Sequence[ToolSpec] | None) -> AsyncIterator[Delta]:
+    async def _stream(
+        self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None
+    ) -> AsyncIterator[Delta]:
         if tools:
             # A tool reply is one JSON object; it is only meaningful once complete.
             reply = await self._complete(messages, max_tokens=max_tokens, tools=tools, json_schema=None)
@@ -466,7 +575,9 @@ class LlamaCppEmbedderConfig(LlamaCppModelConfig):
 
     n_ctx: int = Field(512, ge=64, le=1_048_576, description="Longest text in tokens; longer texts are truncated.")
     max_batch: int = Field(32, ge=1, le=4096, description="Texts per call to llama.cpp.")
-    pooling: Literal["mean", "cls", "last", "model"] = Field("mean", description="How token vectors become one; model = GGUF's own.")
+    pooling: Literal["mean", "cls", "last", "model"] = Field(
+        "mean", description="How token vectors become one; model = GGUF's own."
+    )
     normalize: bool = Field(True, description="Scale vectors to unit length.")
 
 
@@ -475,20 +586,34 @@ class LlamaCppEmbedder(BaseEmbedder):
 
     Config = LlamaCppEmbedderConfig
 
-    def __init__(self, config: LlamaCppEmbedderConfig | None = None, *, retry: RetryPolicy | None = None,
-                 gpu_probe: Callable[[], bool] = gpu_visible) -> None:
+    def __init__(
+        self,
+        config: LlamaCppEmbedderConfig | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        gpu_probe: Callable[[], bool] = gpu_visible,
+    ) -> None:
         super().__init__(retry=retry)
         self.config = config or LlamaCppEmbedderConfig()
         lib = _llama_cpp()
-        pooling = {"mean": lib.LLAMA_POOLING_TYPE_MEAN, "cls": lib.LLAMA_POOLING_TYPE_CLS,
-                   "last": lib.LLAMA_POOLING_TYPE_LAST, "model": None}[self.config.pooling]
+        pooling = {
+            "mean": lib.LLAMA_POOLING_TYPE_MEAN,
+            "cls": lib.LLAMA_POOLING_TYPE_CLS,
+            "last": lib.LLAMA_POOLING_TYPE_LAST,
+            "model": None,
+        }[self.config.pooling]
         self._rt = _Runtime(self.config, embedding=True, pooling=pooling, gpu_probe=gpu_probe)
         self.id = f"{PROVIDER}:{self._rt.path.stem}:{self.config.pooling}"
         self.max_batch = self.config.max_batch
 
     @classmethod
     def from_config(cls, config: LlamaCppEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> LlamaCppEmbedder:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        gpu = {"gpu_probe": collaborators["gpu_probe"]} if "gpu_probe" in collaborators else {}
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            retry=collaborators.get("retry"),
+            **gpu,
+        )
 
     def __repr__(self) -> str:
         return f"LlamaCppEmbedder(model={self.config.model!r}, pooling={self.config.pooling!r})"
@@ -513,5 +638,16 @@ class LlamaCppEmbedder(BaseEmbedder):
         return await asyncio.to_thread(self._embed_locked, list(texts))
 
 
-__all__ = ["LlamaCppGenerator", "LlamaCppEmbedder", "LlamaCppModelConfig", "LlamaCppConfig", "LlamaCppEmbedderConfig", "choose_gpu_layers",
-           "gpu_visible", "tool_reply_schema", "tool_prompt", "chat_messages", "CUDA_BUILD_HINT"]
+__all__ = [
+    "LlamaCppGenerator",
+    "LlamaCppEmbedder",
+    "LlamaCppModelConfig",
+    "LlamaCppConfig",
+    "LlamaCppEmbedderConfig",
+    "choose_gpu_layers",
+    "gpu_visible",
+    "tool_reply_schema",
+    "tool_prompt",
+    "chat_messages",
+    "CUDA_BUILD_HINT",
+]

@@ -8,11 +8,19 @@ import logging
 import uuid
 from typing import Any, AsyncIterator, Mapping, Sequence
 
-from ragkit.config import ComponentConfig, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
 from ragkit.errors import (
-    AuthError, BadRequest, ConfigError, ContextOverflow, ProviderError, RagkitError, RateLimited, Timeout, Unavailable,
+    AuthError,
+    BadRequest,
+    ConfigError,
+    ContextOverflow,
+    ProviderError,
+    RagkitError,
+    RateLimited,
+    Timeout,
+    Unavailable,
 )
-from ragkit.generation import BaseEmbedder, BaseGenerator
+from ragkit.generate.base import BaseEmbedder, BaseGenerator
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -22,8 +30,14 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 
 # Native vector sizes of common embedding models (tag suffixes such as ":latest" are ignored).
 KNOWN_EMBEDDING_DIMS: dict[str, int] = {
-    "nomic-embed-text": 768, "mxbai-embed-large": 1024, "all-minilm": 384, "snowflake-arctic-embed": 1024,
-    "bge-m3": 1024, "bge-large": 1024, "embeddinggemma": 768, "granite-embedding": 384,
+    "nomic-embed-text": 768,
+    "mxbai-embed-large": 1024,
+    "all-minilm": 384,
+    "snowflake-arctic-embed": 1024,
+    "bge-m3": 1024,
+    "bge-large": 1024,
+    "embeddinggemma": 768,
+    "granite-embedding": 384,
 }
 _DONE: dict[str, StopReason] = {"stop": "stop", "length": "length"}
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -139,7 +153,10 @@ def ollama_tool(spec: ToolSpec) -> dict[str, Any]:
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if params.get("required"):
         parameters["required"] = list(params["required"])
-    return {"type": "function", "function": {"name": spec.name, "description": spec.description, "parameters": parameters}}
+    return {
+        "type": "function",
+        "function": {"name": spec.name, "description": spec.description, "parameters": parameters},
+    }
 
 
 def _resolve(node: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
@@ -176,17 +193,32 @@ def _property(node: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any
 
 # ---------------------------------------------------------------- generator
 
+
 class OllamaGeneratorConfig(ComponentConfig):
     """Settings of an Ollama chat model."""
 
     model: str = Field(..., min_length=1, max_length=200, description="Ollama model tag, e.g. llama3.2 or qwen3:8b.")
     host: str = Field(DEFAULT_HOST, min_length=1, max_length=500, description="Ollama server URL.")
-    api_key_env: str | None = Field(None, max_length=100, pattern=_ENV_NAME, description="Environment variable with a bearer token, for servers behind an authenticating proxy.")
+    api_key_env: EnvVarName | None = Field(
+        None,
+        max_length=100,
+        pattern=_ENV_NAME,
+        description="Environment variable with a bearer token, for servers behind an authenticating proxy.",
+    )
     timeout_s: float = Field(300.0, gt=0, le=3600, description="Per-request timeout in seconds (model loading counts).")
-    num_ctx: int = Field(8192, ge=256, le=2_097_152, description="Context length the server allocates; also this generator's context_window.")
+    num_ctx: int = Field(
+        8192,
+        ge=256,
+        le=2_097_152,
+        description="Context length the server allocates; also this generator's context_window.",
+    )
     max_tokens: int = Field(1024, ge=1, le=1_000_000, description="num_predict when a call gives no max_tokens.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; the model's default when unset.")
-    keep_alive: str | None = Field(None, max_length=20, description="How long the server keeps the model loaded, e.g. '5m' or '-1'.")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; the model's default when unset."
+    )
+    keep_alive: str | None = Field(
+        None, max_length=20, description="How long the server keeps the model loaded, e.g. '5m' or '-1'."
+    )
 
 
 class OllamaGenerator(BaseGenerator):
@@ -194,7 +226,9 @@ class OllamaGenerator(BaseGenerator):
 
     Config = OllamaGeneratorConfig
 
-    def __init__(self, config: OllamaGeneratorConfig, *, client: Any | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: OllamaGeneratorConfig, *, client: Any | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         super().__init__(retry=retry)
         if client is None:
             _sdk()
@@ -206,7 +240,11 @@ class OllamaGenerator(BaseGenerator):
 
     @classmethod
     def from_config(cls, config: OllamaGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> OllamaGenerator:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            client=collaborators.get("client"),
+            retry=collaborators.get("retry"),
+        )
 
     def __repr__(self) -> str:
         return f"OllamaGenerator(model={self.config.model!r}, host={self.config.host!r})"
@@ -222,8 +260,13 @@ class OllamaGenerator(BaseGenerator):
             self._tools[key] = ollama_tool(spec)
         return self._tools[key]
 
-    def _kwargs(self, messages: Sequence[Message], max_tokens: int | None, tools: Sequence[ToolSpec] | None,
-                json_schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _kwargs(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
+        json_schema: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {"num_ctx": self.config.num_ctx, "num_predict": max_tokens or self.config.max_tokens}
         if self.config.temperature is not None:
             options["temperature"] = self.config.temperature
@@ -237,7 +280,11 @@ class OllamaGenerator(BaseGenerator):
         return kwargs
 
     async def _complete(
-        self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> Reply:
         kwargs = self._kwargs(messages, max_tokens, tools, json_schema)
@@ -274,8 +321,12 @@ class OllamaGenerator(BaseGenerator):
         # Ollama says "stop" also when the turn ends in tool calls.
         stop: StopReason = "tool_calls" if calls else _DONE.get(done or "stop", "unknown")
         return Reply(
-            text=text, model=response.model or self.config.model, usage=usage, stop_reason=stop,
-            tool_calls=tuple(calls), metadata={"done_reason": done} if done else {},
+            text=text,
+            model=response.model or self.config.model,
+            usage=usage,
+            stop_reason=stop,
+            tool_calls=tuple(calls),
+            metadata={"done_reason": done} if done else {},
         )
 
 
@@ -286,7 +337,9 @@ def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         if m.role == "tool":
             name = m.name or names.get(m.tool_call_id or "")
             if not name:
-                raise BadRequest(f"tool result {m.tool_call_id!r} matches no earlier tool call and has no name", provider=PROVIDER)
+                raise BadRequest(
+                    f"tool result {m.tool_call_id!r} matches no earlier tool call and has no name", provider=PROVIDER
+                )
             content = f"ERROR: {m.content}" if m.is_error else m.content
             out.append({"role": "tool", "content": content, "tool_name": name})
             continue
@@ -304,7 +357,8 @@ def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
 def _tool_call(call: Any) -> ToolCall:
     # Ollama gives tool calls no ids; ours only pair results with calls inside ragkit.
     return ToolCall(
-        id=f"ollama-call-{uuid.uuid4().hex[:12]}", name=call.function.name,
+        id=f"ollama-call-{uuid.uuid4().hex[:12]}",
+        name=call.function.name,
         arguments=json.dumps(dict(call.function.arguments or {}), ensure_ascii=False),
     )
 
@@ -313,7 +367,9 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
     try:
         args = json.loads(call.arguments or "{}")
     except json.JSONDecodeError as e:
-        raise BadRequest(f"tool call {call.id} ({call.name}) has arguments that are not JSON: {e}", provider=PROVIDER) from e
+        raise BadRequest(
+            f"tool call {call.id} ({call.name}) has arguments that are not JSON: {e}", provider=PROVIDER
+        ) from e
     if not isinstance(args, dict):
         raise BadRequest(f"tool call {call.id} ({call.name}) arguments must be a JSON object", provider=PROVIDER)
     return args
@@ -321,18 +377,34 @@ def _arguments(call: ToolCall) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- embedder
 
+
 class OllamaEmbedderConfig(ComponentConfig):
     """Settings of an Ollama embedding model."""
 
-    model: str = Field(..., min_length=1, max_length=200, description="Ollama embedding model tag, e.g. nomic-embed-text.")
+    model: str = Field(
+        ..., min_length=1, max_length=200, description="Ollama embedding model tag, e.g. nomic-embed-text."
+    )
     host: str = Field(DEFAULT_HOST, min_length=1, max_length=500, description="Ollama server URL.")
-    api_key_env: str | None = Field(None, max_length=100, pattern=_ENV_NAME, description="Environment variable with a bearer token, for servers behind an authenticating proxy.")
+    api_key_env: EnvVarName | None = Field(
+        None,
+        max_length=100,
+        pattern=_ENV_NAME,
+        description="Environment variable with a bearer token, for servers behind an authenticating proxy.",
+    )
     timeout_s: float = Field(120.0, gt=0, le=3600, description="Per-request timeout in seconds.")
-    dimensions: int | None = Field(None, ge=1, le=16384, description="Ask the server to truncate vectors to this size (models that support it).")
-    dim: int | None = Field(None, ge=1, le=16384, description="Native vector size, for models missing from KNOWN_EMBEDDING_DIMS.")
-    truncate: bool = Field(True, description="Let the server cut inputs longer than the model's context instead of failing.")
+    dimensions: int | None = Field(
+        None, ge=1, le=16384, description="Ask the server to truncate vectors to this size (models that support it)."
+    )
+    dim: int | None = Field(
+        None, ge=1, le=16384, description="Native vector size, for models missing from KNOWN_EMBEDDING_DIMS."
+    )
+    truncate: bool = Field(
+        True, description="Let the server cut inputs longer than the model's context instead of failing."
+    )
     max_batch: int = Field(64, ge=1, le=4096, description="Texts per /api/embed request.")
-    keep_alive: str | None = Field(None, max_length=20, description="How long the server keeps the model loaded, e.g. '5m'.")
+    keep_alive: str | None = Field(
+        None, max_length=20, description="How long the server keeps the model loaded, e.g. '5m'."
+    )
 
 
 class OllamaEmbedder(BaseEmbedder):
@@ -340,7 +412,9 @@ class OllamaEmbedder(BaseEmbedder):
 
     Config = OllamaEmbedderConfig
 
-    def __init__(self, config: OllamaEmbedderConfig, *, client: Any | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, config: OllamaEmbedderConfig, *, client: Any | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         super().__init__(retry=retry)
         if client is None:
             _sdk()
@@ -355,7 +429,11 @@ class OllamaEmbedder(BaseEmbedder):
 
     @classmethod
     def from_config(cls, config: OllamaEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> OllamaEmbedder:
-        return cls(config if isinstance(config, cls.Config) else cls.Config.model_validate(config), **collaborators)
+        return cls(
+            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            client=collaborators.get("client"),
+            retry=collaborators.get("retry"),
+        )
 
     def __repr__(self) -> str:
         return f"OllamaEmbedder(model={self.config.model!r}, dim={self.dim}, host={self.config.host!r})"
@@ -377,11 +455,19 @@ class OllamaEmbedder(BaseEmbedder):
             raise ProviderError(f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=PROVIDER)
         for v in vectors:
             if len(v) != self.dim:
-                raise BadRequest(f"model returned {len(v)}-dimensional vectors, config expects {self.dim}; set `dim`", provider=PROVIDER)
+                raise BadRequest(
+                    f"model returned {len(v)}-dimensional vectors, config expects {self.dim}; set `dim`",
+                    provider=PROVIDER,
+                )
         return vectors
 
 
 __all__ = [
-    "OllamaGenerator", "OllamaGeneratorConfig", "OllamaEmbedder", "OllamaEmbedderConfig", "ollama_tool",
-    "KNOWN_EMBEDDING_DIMS", "DEFAULT_HOST",
+    "OllamaGenerator",
+    "OllamaGeneratorConfig",
+    "OllamaEmbedder",
+    "OllamaEmbedderConfig",
+    "ollama_tool",
+    "KNOWN_EMBEDDING_DIMS",
+    "DEFAULT_HOST",
 ]

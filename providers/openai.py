@@ -7,11 +7,18 @@ from typing import Any, AsyncIterator, Literal, Mapping, NoReturn, Sequence
 
 from pydantic import SecretStr, model_validator
 
-from ragkit.config import ComponentConfig, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
 from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
-from ragkit.generation import BaseEmbedder, BaseGenerator
+from ragkit.generate.base import BaseEmbedder, BaseGenerator
 from ragkit.providers._http import (
-    LoopLocalClient, ToolShapeCache, build_config, error_detail, error_for_status, leaks, redact, sdk_import_error,
+    LoopLocalClient,
+    ToolShapeCache,
+    build_config,
+    error_detail,
+    error_for_status,
+    leaks,
+    redact,
+    sdk_import_error,
 )
 from ragkit.retry import RetryPolicy
 from ragkit.tokens import TiktokenCounter
@@ -23,15 +30,30 @@ NO_KEY = "no-key"
 
 # Context windows (tokens) of common models; a dated snapshot matches by its longest known prefix.
 KNOWN_CONTEXT_WINDOWS: dict[str, int] = {
-    "gpt-5": 400_000, "gpt-4.1": 1_047_576, "gpt-4o": 128_000, "chatgpt-4o": 128_000,
-    "gpt-4-turbo": 128_000, "gpt-4-32k": 32_768, "gpt-4": 8_192, "gpt-3.5-turbo": 16_385,
-    "o1": 200_000, "o1-mini": 128_000, "o3": 200_000, "o3-mini": 200_000, "o4-mini": 200_000,
+    "gpt-5": 400_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4o": 128_000,
+    "chatgpt-4o": 128_000,
+    "gpt-4-turbo": 128_000,
+    "gpt-4-32k": 32_768,
+    "gpt-4": 8_192,
+    "gpt-3.5-turbo": 16_385,
+    "o1": 200_000,
+    "o1-mini": 128_000,
+    "o3": 200_000,
+    "o3-mini": 200_000,
+    "o4-mini": 200_000,
 }
 KNOWN_EMBEDDING_DIMS: dict[str, int] = {
-    "text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536,
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
 }
 _STOP: dict[str, StopReason] = {
-    "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
 
@@ -43,11 +65,15 @@ def known_context_window(model: str) -> int | None:
 
 
 class _ConnectionConfig(ComponentConfig):
-    api_key_env: str | None = Field(
-        "OPENAI_API_KEY", min_length=1, max_length=200,
+    api_key_env: EnvVarName | None = Field(
+        "OPENAI_API_KEY",
+        min_length=1,
+        max_length=200,
         description="Name of the environment variable holding the API key; null only for a keyless server at base_url.",
     )
-    base_url: str | None = Field(None, min_length=1, max_length=2000, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
+    base_url: str | None = Field(
+        None, min_length=1, max_length=2000, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."
+    )
     organization: str | None = Field(None, min_length=1, max_length=200, description="OpenAI organization id.")
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one HTTP request, in seconds.")
 
@@ -62,17 +88,28 @@ class OpenAIGeneratorConfig(_ConnectionConfig):
     """Chat completions from OpenAI or an OpenAI-compatible server."""
 
     model: str = Field(..., min_length=1, max_length=200, description="Model name, e.g. gpt-4o-mini.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; null leaves the server default.")
-    max_output_tokens: int = Field(1024, ge=1, le=1_000_000, description="Reply length cap when a call gives no max_tokens.")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; null leaves the server default."
+    )
+    max_output_tokens: int = Field(
+        1024, ge=1, le=1_000_000, description="Reply length cap when a call gives no max_tokens."
+    )
     context_window: int | None = Field(
-        None, ge=256, le=10_000_000, description="Context window in tokens; required for models not in KNOWN_CONTEXT_WINDOWS."
+        None,
+        ge=256,
+        le=10_000_000,
+        description="Context window in tokens; required for models not in KNOWN_CONTEXT_WINDOWS.",
     )
     max_tokens_field: Literal["auto", "max_completion_tokens", "max_tokens"] = Field(
-        "auto", description="Request field for the reply cap; auto: max_completion_tokens for OpenAI, max_tokens with base_url."
+        "auto",
+        description="Request field for the reply cap; auto: max_completion_tokens for OpenAI, max_tokens with base_url.",
     )
-    stream_usage: bool = Field(True, description="Ask for token usage at the end of a stream (stream_options.include_usage).")
+    stream_usage: bool = Field(
+        True, description="Ask for token usage at the end of a stream (stream_options.include_usage)."
+    )
     json_mode: Literal["json_schema", "json_object"] = Field(
-        "json_schema", description="How json_schema is sent: response_format json_schema (OpenAI, vLLM), or json_object + schema (llama-cpp-python)."
+        "json_schema",
+        description="How json_schema is sent: response_format json_schema (OpenAI, vLLM), or json_object + schema (llama-cpp-python).",
     )
 
 
@@ -80,8 +117,12 @@ class OpenAIEmbedderConfig(_ConnectionConfig):
     """Embeddings from OpenAI or an OpenAI-compatible server."""
 
     model: str = Field("text-embedding-3-small", min_length=1, max_length=200, description="Embedding model name.")
-    dimensions: int | None = Field(None, ge=1, le=8192, description="Ask for shorter vectors (text-embedding-3 models).")
-    dim: int | None = Field(None, ge=1, le=8192, description="Vector size; defaults to dimensions or the model's known size.")
+    dimensions: int | None = Field(
+        None, ge=1, le=8192, description="Ask for shorter vectors (text-embedding-3 models)."
+    )
+    dim: int | None = Field(
+        None, ge=1, le=8192, description="Vector size; defaults to dimensions or the model's known size."
+    )
     max_batch: int = Field(2048, ge=1, le=2048, description="Inputs per request (the API allows at most 2048).")
 
 
@@ -126,8 +167,12 @@ class _Connection:
         elif isinstance(e, sdk.APIStatusError):
             message, code = error_detail(e.body, e.message)
             err = error_for_status(
-                e.status_code, redact(message, self.api_key), code=code, headers=e.response.headers,
-                provider=PROVIDER, model=getattr(self.config, "model", ""),
+                e.status_code,
+                redact(message, self.api_key),
+                code=code,
+                headers=e.response.headers,
+                provider=PROVIDER,
+                model=getattr(self.config, "model", ""),
             )
         else:
             err = ProviderError(f"{type(e).__name__}: {redact(str(e), self.api_key)}", provider=PROVIDER)
@@ -136,7 +181,10 @@ class _Connection:
 
 
 def _tool_shape(tool: ToolSpec) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)}}
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)},
+    }
 
 
 def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -151,7 +199,8 @@ def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         if m.role == "assistant" and m.tool_calls:
             item["content"] = m.content or None
             item["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in m.tool_calls
             ]
         if m.name:
             item["name"] = m.name
@@ -164,7 +213,9 @@ def _usage(usage: Any) -> Usage:
         return Usage()
     details = getattr(usage, "prompt_tokens_details", None)
     cached = getattr(details, "cached_tokens", None) or 0
-    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, cached_tokens=cached)
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, cached_tokens=cached
+    )
 
 
 def _stop(finish_reason: str | None, has_calls: bool) -> StopReason:
@@ -184,27 +235,39 @@ class OpenAIGenerator(BaseGenerator):
     Config = OpenAIGeneratorConfig
 
     def __init__(
-        self, config: OpenAIGeneratorConfig | Mapping[str, Any] | None = None, *, retry: RetryPolicy | None = None,
-        http_client: Any | None = None, **options: Any,
+        self,
+        config: OpenAIGeneratorConfig | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(retry=retry)
         self.config = cfg = build_config(OpenAIGeneratorConfig, config, options)
         window = cfg.context_window or known_context_window(cfg.model)
         if window is None:
-            raise ConfigError(f"context window of model {cfg.model!r} is unknown; set context_window in the generator config")
+            raise ConfigError(
+                f"context window of model {cfg.model!r} is unknown; set context_window in the generator config"
+            )
         self.context_window = window
         self.id = f"{PROVIDER}:{cfg.model}"
         self._conn = _Connection(cfg, http_client)
         self._tools = ToolShapeCache(_tool_shape)
         self._max_tokens_key = (
-            cfg.max_tokens_field if cfg.max_tokens_field != "auto"
+            cfg.max_tokens_field
+            if cfg.max_tokens_field != "auto"
             else ("max_tokens" if cfg.base_url else "max_completion_tokens")
         )
         self._exact_counter: TiktokenCounter | None | bool = None
 
     @classmethod
     def from_config(
-        cls, config: OpenAIGeneratorConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+        cls,
+        config: OpenAIGeneratorConfig | Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **_: Any,
     ) -> OpenAIGenerator:
         return cls(config, retry=retry, http_client=http_client)
 
@@ -216,12 +279,18 @@ class OpenAIGenerator(BaseGenerator):
         return self._tools.get(tools)
 
     def _request(
-        self, messages: Sequence[Message], max_tokens: int | None, tools: Sequence[ToolSpec] | None,
-        json_schema: Mapping[str, Any] | None, stream: bool,
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
+        json_schema: Mapping[str, Any] | None,
+        stream: bool,
     ) -> dict[str, Any]:
         cfg = self.config
         req: dict[str, Any] = {
-            "model": cfg.model, "messages": _messages(messages), self._max_tokens_key: max_tokens or cfg.max_output_tokens,
+            "model": cfg.model,
+            "messages": _messages(messages),
+            self._max_tokens_key: max_tokens or cfg.max_output_tokens,
         }
         if cfg.temperature is not None:
             req["temperature"] = cfg.temperature
@@ -231,7 +300,10 @@ class OpenAIGenerator(BaseGenerator):
         if json_schema is not None and cfg.json_mode == "json_object":
             req["response_format"] = {"type": "json_object", "schema": dict(json_schema)}
         elif json_schema is not None:
-            req["response_format"] = {"type": "json_schema", "json_schema": {"name": _schema_name(json_schema), "schema": dict(json_schema)}}
+            req["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": _schema_name(json_schema), "schema": dict(json_schema)},
+            }
         if stream:
             req["stream"] = True
             if cfg.stream_usage:
@@ -239,7 +311,11 @@ class OpenAIGenerator(BaseGenerator):
         return req
 
     async def _complete(
-        self, messages: Sequence[Message], *, max_tokens: int | None, tools: Sequence[ToolSpec] | None,
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None,
+        tools: Sequence[ToolSpec] | None,
         json_schema: Mapping[str, Any] | None,
     ) -> Reply:
         req = self._request(messages, max_tokens, tools, json_schema, stream=False)
@@ -252,7 +328,8 @@ class OpenAIGenerator(BaseGenerator):
         choice = resp.choices[0]
         calls = tuple(
             ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-            for c in (choice.message.tool_calls or ()) if getattr(c, "function", None) is not None
+            for c in (choice.message.tool_calls or ())
+            if getattr(c, "function", None) is not None
         )
         stop = _stop(choice.finish_reason, bool(calls))
         refusal = getattr(choice.message, "refusal", None)
@@ -260,8 +337,12 @@ class OpenAIGenerator(BaseGenerator):
             # Structured output reports a refusal in its own field, with finish_reason "stop".
             stop = "content_filter"
         return Reply(
-            text=choice.message.content or "", model=resp.model or self.config.model, usage=_usage(resp.usage),
-            stop_reason=stop, tool_calls=calls, metadata={"refusal": refusal} if refusal else {},
+            text=choice.message.content or "",
+            model=resp.model or self.config.model,
+            usage=_usage(resp.usage),
+            stop_reason=stop,
+            tool_calls=calls,
+            metadata={"refusal": refusal} if refusal else {},
         )
 
     async def _stream(
@@ -301,10 +382,15 @@ class OpenAIGenerator(BaseGenerator):
         except sdk.OpenAIError as e:
             self._conn.fail(e)
         tool_calls = tuple(
-            ToolCall(id=s["id"], name=s["name"], arguments="".join(s["arguments"]) or "{}") for _, s in sorted(calls.items())
+            ToolCall(id=s["id"], name=s["name"], arguments="".join(s["arguments"]) or "{}")
+            for _, s in sorted(calls.items())
         )
         reply = Reply(
-            text="".join(text), model=model, usage=usage, stop_reason=_stop(finish, bool(tool_calls)), tool_calls=tool_calls
+            text="".join(text),
+            model=model,
+            usage=usage,
+            stop_reason=_stop(finish, bool(tool_calls)),
+            tool_calls=tool_calls,
         )
         yield Delta(tool_calls=tool_calls, reply=reply)
 
@@ -330,14 +416,20 @@ class OpenAIEmbedder(BaseEmbedder):
     Config = OpenAIEmbedderConfig
 
     def __init__(
-        self, config: OpenAIEmbedderConfig | Mapping[str, Any] | None = None, *, retry: RetryPolicy | None = None,
-        http_client: Any | None = None, **options: Any,
+        self,
+        config: OpenAIEmbedderConfig | Mapping[str, Any] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(retry=retry)
         self.config = cfg = build_config(OpenAIEmbedderConfig, config, options)
         dim = cfg.dim or cfg.dimensions or KNOWN_EMBEDDING_DIMS.get(cfg.model)
         if dim is None:
-            raise ConfigError(f"vector size of embedding model {cfg.model!r} is unknown; set dim in the embedder config")
+            raise ConfigError(
+                f"vector size of embedding model {cfg.model!r} is unknown; set dim in the embedder config"
+            )
         if cfg.dimensions is not None and cfg.dimensions != dim:
             raise ConfigError(f"dim ({dim}) and dimensions ({cfg.dimensions}) disagree; set one of them")
         self.dim = dim
@@ -347,7 +439,12 @@ class OpenAIEmbedder(BaseEmbedder):
 
     @classmethod
     def from_config(
-        cls, config: OpenAIEmbedderConfig | Mapping[str, Any], *, retry: RetryPolicy | None = None, http_client: Any | None = None
+        cls,
+        config: OpenAIEmbedderConfig | Mapping[str, Any],
+        *,
+        retry: RetryPolicy | None = None,
+        http_client: Any | None = None,
+        **_: Any,
     ) -> OpenAIEmbedder:
         return cls(config, retry=retry, http_client=http_client)
 
@@ -360,7 +457,9 @@ class OpenAIEmbedder(BaseEmbedder):
         # The API rejects empty strings; a space embeds as "nothing" without failing the whole batch.
         inputs = [t if t else " " for t in texts]
         try:
-            resp = await self._conn.client().embeddings.create(input=inputs, model=cfg.model, encoding_format="float", **extra)
+            resp = await self._conn.client().embeddings.create(
+                input=inputs, model=cfg.model, encoding_format="float", **extra
+            )
         except self._conn.sdk.OpenAIError as e:
             self._conn.fail(e)
         rows = sorted(resp.data, key=lambda d: d.index)
@@ -369,7 +468,9 @@ class OpenAIEmbedder(BaseEmbedder):
         vectors = [list(r.embedding) for r in rows]
         for v in vectors:
             if len(v) != self.dim:
-                raise ConfigError(f"model {cfg.model!r} returned {len(v)}-dim vectors but dim is {self.dim}; fix dim in the config")
+                raise ConfigError(
+                    f"model {cfg.model!r} returned {len(v)}-dim vectors but dim is {self.dim}; fix dim in the config"
+                )
         return vectors
 
     async def aclose(self) -> None:
@@ -378,6 +479,11 @@ class OpenAIEmbedder(BaseEmbedder):
 
 
 __all__ = [
-    "OpenAIGenerator", "OpenAIEmbedder", "OpenAIGeneratorConfig", "OpenAIEmbedderConfig",
-    "KNOWN_CONTEXT_WINDOWS", "KNOWN_EMBEDDING_DIMS", "known_context_window",
+    "OpenAIGenerator",
+    "OpenAIEmbedder",
+    "OpenAIGeneratorConfig",
+    "OpenAIEmbedderConfig",
+    "KNOWN_CONTEXT_WINDOWS",
+    "KNOWN_EMBEDDING_DIMS",
+    "known_context_window",
 ]

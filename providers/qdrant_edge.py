@@ -12,9 +12,9 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
-from ragkit.config import ComponentConfig, Field
+from ragkit.component import ComponentConfig, Field
 from ragkit.errors import ConfigError, DataError, ProviderError
-from ragkit.filters import PayloadType, to_qdrant
+from ragkit.retrieve.filters import PayloadType, to_qdrant
 from ragkit.types import SparseVector
 
 log = logging.getLogger("ragkit.stores")
@@ -44,12 +44,19 @@ def payload_indexes(schema: Mapping[str, PayloadType]) -> dict[str, PayloadType]
     return {**schema, **BUILTIN_INDEXES}
 
 
-def check_batch(ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
-                sparse: Sequence[SparseVector] | None, dim: int | None) -> None:
+def check_batch(
+    ids: Sequence[str],
+    vectors: Sequence[Sequence[float]],
+    payloads: Sequence[Mapping[str, Any]],
+    sparse: Sequence[SparseVector] | None,
+    dim: int | None,
+) -> None:
     """Reject ragged batches and wrong dimensions before anything is written."""
     if len(vectors) != len(ids) or len(payloads) != len(ids) or (sparse is not None and len(sparse) != len(ids)):
-        raise DataError(f"upsert: {len(ids)} ids but {len(vectors)} vectors, {len(payloads)} payloads"
-                        + (f", {len(sparse)} sparse vectors" if sparse is not None else ""))
+        raise DataError(
+            f"upsert: {len(ids)} ids but {len(vectors)} vectors, {len(payloads)} payloads"
+            + (f", {len(sparse)} sparse vectors" if sparse is not None else "")
+        )
     for cid, v in zip(ids, vectors):
         if dim is not None and len(v) != dim:
             raise ConfigError(f"dimension mismatch: collection has {dim}, embedder gives {len(v)} (chunk {cid!r})")
@@ -80,7 +87,10 @@ class QdrantEdgeStore:
 
     class Config(ComponentConfig):
         path: str | None = Field(
-            None, min_length=1, max_length=4096, description="directory of the shard; reopened if it exists (default: <index_dir>/store)"
+            None,
+            min_length=1,
+            max_length=4096,
+            description="directory of the shard; reopened if it exists (default: <index_dir>/store)",
         )
         distance: Literal["cosine", "dot", "euclid"] = Field("cosine", description="dense vector distance")
         hnsw_m: int = Field(16, ge=4, le=128, description="HNSW edges per node")
@@ -92,12 +102,15 @@ class QdrantEdgeStore:
         indexing_threshold_kb: int = Field(
             1000, ge=1, le=10_000_000, description="segments above this many KB of vectors get an HNSW index"
         )
-        max_segment_size_kb: int | None = Field(None, ge=1000, le=100_000_000, description="largest segment; None = engine default")
+        max_segment_size_kb: int | None = Field(
+            None, ge=1000, le=100_000_000, description="largest segment; None = engine default"
+        )
         default_segment_number: int = Field(2, ge=0, le=64, description="target segment count (0 = engine picks)")
         max_indexing_threads: int = Field(0, ge=0, le=256, description="HNSW build threads (0 = all cores)")
         vectors_on_disk: bool = Field(False, description="keep dense vectors memory-mapped instead of cached in RAM")
         wal: bool = Field(
-            True, description="write-ahead log; off makes bulk upserts ~25% cheaper but durable only after close/optimize"
+            True,
+            description="write-ahead log; off makes bulk upserts ~25% cheaper but durable only after close/optimize",
         )
         optimize_on_upsert: bool = Field(
             False, description="run the optimiser (HNSW build) after every upsert batch instead of on optimize()"
@@ -139,12 +152,15 @@ class QdrantEdgeStore:
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=distance, memory=memory)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             hnsw_config=qe.HnswIndexConfig(
-                m=c.hnsw_m, ef_construct=c.hnsw_ef_construct, full_scan_threshold=c.full_scan_threshold_kb,
+                m=c.hnsw_m,
+                ef_construct=c.hnsw_ef_construct,
+                full_scan_threshold=c.full_scan_threshold_kb,
                 max_indexing_threads=c.max_indexing_threads,
             ),
             wal_enabled=c.wal,
             optimizers=qe.EdgeOptimizersConfig(
-                indexing_threshold=c.indexing_threshold_kb, max_segment_size=c.max_segment_size_kb,
+                indexing_threshold=c.indexing_threshold_kb,
+                max_segment_size=c.max_segment_size_kb,
                 default_segment_number=c.default_segment_number,
             ),
         )
@@ -182,8 +198,13 @@ class QdrantEdgeStore:
 
     def _create_indexes(self) -> None:
         qe = self._qe
-        kinds = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
-                 "float": qe.PayloadSchemaType.Float, "bool": qe.PayloadSchemaType.Bool, "text": qe.PayloadSchemaType.Text}
+        kinds = {
+            "keyword": qe.PayloadSchemaType.Keyword,
+            "integer": qe.PayloadSchemaType.Integer,
+            "float": qe.PayloadSchemaType.Float,
+            "bool": qe.PayloadSchemaType.Bool,
+            "text": qe.PayloadSchemaType.Text,
+        }
         existing = set(self._shard.info().payload_schema)
         for name, kind in payload_indexes(self.config.payload_schema).items():
             if name not in existing:
@@ -208,15 +229,25 @@ class QdrantEdgeStore:
     def _sparse(self, v: SparseVector) -> Any:
         return self._qe.SparseVector(list(v.indices), list(v.values))
 
-    async def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
-                     sparse: Sequence[SparseVector] | None = None) -> None:
+    async def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        payloads: Sequence[Mapping[str, Any]],
+        sparse: Sequence[SparseVector] | None = None,
+    ) -> None:
         self._ready()
         check_batch(ids, vectors, payloads, sparse, self._dim)
         if ids:
             await asyncio.to_thread(self._write, ids, vectors, payloads, sparse)
 
-    def _write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
-               sparse: Sequence[SparseVector] | None) -> None:
+    def _write(
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        payloads: Sequence[Mapping[str, Any]],
+        sparse: Sequence[SparseVector] | None,
+    ) -> None:
         qe = self._qe
         rows = dense_rows(vectors)
         points = []
@@ -272,36 +303,59 @@ class QdrantEdgeStore:
         return [(p.payload["chunk_id"], float(p.score), p.payload) for p in points]
 
     # Searches are in-process and take well under a millisecond at RAG sizes; a thread hop would cost more.
-    async def search_dense(self, vector: Sequence[float], top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
+    async def search_dense(
+        self, vector: Sequence[float], top_k: int, filter: Mapping[str, Any] | None = None
+    ) -> list[Result]:
         qe = self._qe
-        req = qe.QueryRequest(limit=top_k, query=qe.Query.Nearest(list(map(float, vector)), using=DENSE),
-                              filter=self._filter(filter), params=self._params(), with_payload=True)
+        req = qe.QueryRequest(
+            limit=top_k,
+            query=qe.Query.Nearest(list(map(float, vector)), using=DENSE),
+            filter=self._filter(filter),
+            params=self._params(),
+            with_payload=True,
+        )
         return self._results(self._query(req))
 
-    async def search_sparse(self, vector: SparseVector, top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
+    async def search_sparse(
+        self, vector: SparseVector, top_k: int, filter: Mapping[str, Any] | None = None
+    ) -> list[Result]:
         if not vector.indices:
             return []
         qe = self._qe
-        req = qe.QueryRequest(limit=top_k, query=qe.Query.Nearest(self._sparse(vector), using=SPARSE),
-                              filter=self._filter(filter), with_payload=True)
+        req = qe.QueryRequest(
+            limit=top_k,
+            query=qe.Query.Nearest(self._sparse(vector), using=SPARSE),
+            filter=self._filter(filter),
+            with_payload=True,
+        )
         return self._results(self._query(req))
 
-    async def search_hybrid(self, vector: Sequence[float], sparse: SparseVector, top_k: int,
-                            filter: Mapping[str, Any] | None = None, *, candidates: int = 50, rrf_k: int = 60
-                            ) -> list[tuple[str, float, Mapping[str, Any], dict[str, float]]]:
+    async def search_hybrid(
+        self,
+        vector: Sequence[float],
+        sparse: SparseVector,
+        top_k: int,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        candidates: int = 50,
+        rrf_k: int = 60,
+    ) -> list[tuple[str, float, Mapping[str, Any], dict[str, float]]]:
         """Dense + sparse prefetch fused by the engine's RRF, with each retriever's own score, in one batch."""
         qe = self._qe
         flt = self._filter(filter)
         dense_q = qe.Query.Nearest(list(map(float, vector)), using=DENSE)
         sparse_q = qe.Query.Nearest(self._sparse(sparse), using=SPARSE) if sparse.indices else None
         prefetch = [qe.Prefetch(candidates, query=dense_q, params=self._params(), filter=flt)]
-        singles = [qe.QueryRequest(limit=candidates, query=dense_q, filter=flt, params=self._params(), with_payload=False)]
+        singles = [
+            qe.QueryRequest(limit=candidates, query=dense_q, filter=flt, params=self._params(), with_payload=False)
+        ]
         if sparse_q is not None:
             prefetch.append(qe.Prefetch(candidates, query=sparse_q, filter=flt))
             singles.append(qe.QueryRequest(limit=candidates, query=sparse_q, filter=flt, with_payload=False))
         # The engine scores rank r (0-based) as 1/(k + r); +1 gives the textbook 1/(k + rank) with rank from 1.
-        fused = qe.QueryRequest(limit=top_k, query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetch, filter=flt,
-                                with_payload=True)
+        fused = qe.QueryRequest(
+            limit=top_k, query=qe.Fusion.Rrf(k=rrf_k + 1), prefetches=prefetch, filter=flt, with_payload=True
+        )
         results = self._engine("hybrid query", "query_batch", qe.QueryBatchRequest([fused, *singles]))
         per = [{str(p.id): float(p.score) for p in r} for r in results[1:]]
         names = ["dense", "sparse"]
@@ -321,8 +375,12 @@ class QdrantEdgeStore:
         out: set[str] = set()
         offset = None
         while True:
-            records, offset = self._engine("scroll", "scroll",
-                qe.ScrollRequest(offset=offset, limit=1000, filter=flt, with_payload=qe.PayloadSelector.Include(["chunk_id"]))
+            records, offset = self._engine(
+                "scroll",
+                "scroll",
+                qe.ScrollRequest(
+                    offset=offset, limit=1000, filter=flt, with_payload=qe.PayloadSelector.Include(["chunk_id"])
+                ),
             )
             out.update(r.payload["chunk_id"] for r in records)
             if offset is None:

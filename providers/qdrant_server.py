@@ -7,11 +7,11 @@ from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import model_validator
 
-from ragkit.config import ComponentConfig, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
 from ragkit.errors import AuthError, BadRequest, ConfigError, ProviderError, RateLimited, Timeout, Unavailable
-from ragkit.filters import PayloadType
-from ragkit.filters import to_qdrant as _to_qdrant
 from ragkit.providers.qdrant_edge import DENSE, SPARSE, Result, check_batch, payload_indexes, point_id, with_chunk_id
+from ragkit.retrieve.filters import PayloadType
+from ragkit.retrieve.filters import to_qdrant as _to_qdrant
 from ragkit.types import SparseVector
 
 log = logging.getLogger("ragkit.stores")
@@ -32,7 +32,9 @@ def _translate(e: Exception, what: str) -> ProviderError:
         return Unavailable(msg, provider="qdrant", status=status)
     if "Timeout" in name:
         return Timeout(msg, provider="qdrant")
-    if name in ("ConnectError", "ResponseHandlingException", "RemoteProtocolError", "ConnectionError") or isinstance(e, OSError):
+    if name in ("ConnectError", "ResponseHandlingException", "RemoteProtocolError", "ConnectionError") or isinstance(
+        e, OSError
+    ):
         return Unavailable(msg, provider="qdrant")
     if isinstance(e, (ValueError, KeyError)):
         return BadRequest(msg, provider="qdrant")
@@ -46,7 +48,7 @@ class QdrantServerStore:
         url: str | None = Field(None, max_length=2048, description="server URL, e.g. http://localhost:6333")
         location: str | None = Field(None, max_length=4096, description='":memory:" for the in-process local mode')
         path: str | None = Field(None, max_length=4096, description="directory for the on-disk local mode")
-        api_key_env: str | None = Field(None, max_length=256, description="environment variable holding the API key")
+        api_key_env: EnvVarName | None = Field(None, max_length=256, description="environment variable holding the API key")
         collection: str = Field("ragkit", min_length=1, max_length=255, description="collection name")
         distance: Literal["cosine", "dot", "euclid"] = Field("cosine", description="dense vector distance")
         shard_number: int = Field(1, ge=1, le=1024, description="shards the collection is split into (cluster)")
@@ -86,8 +88,12 @@ class QdrantServerStore:
             api_key = secret_from_env(config.api_key_env, required=False, what="Qdrant API key")
             kwargs: dict[str, Any] = {"timeout": int(config.timeout_s)}
             if config.url:
-                kwargs.update(url=config.url, prefer_grpc=config.prefer_grpc, check_compatibility=config.check_compatibility,
-                              api_key=api_key.get_secret_value() if api_key else None)
+                kwargs.update(
+                    url=config.url,
+                    prefer_grpc=config.prefer_grpc,
+                    check_compatibility=config.check_compatibility,
+                    api_key=api_key.get_secret_value() if api_key else None,
+                )
             elif config.location:
                 kwargs = {"location": config.location}
             else:
@@ -133,22 +139,36 @@ class QdrantServerStore:
                 raise ConfigError(f"dimension mismatch: collection has {params.size}, embedder gives {dim}")
         else:
             distance = {"cosine": m.Distance.COSINE, "dot": m.Distance.DOT, "euclid": m.Distance.EUCLID}[c.distance]
-            await self._call("create_collection", self._client.create_collection(
-                self.collection,
-                vectors_config={DENSE: m.VectorParams(size=dim, distance=distance, on_disk=c.on_disk)},
-                sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
-                shard_number=c.shard_number, replication_factor=c.replication_factor,
-                write_consistency_factor=c.write_consistency_factor, on_disk_payload=c.on_disk_payload,
-                hnsw_config=m.HnswConfigDiff(m=c.hnsw_m, ef_construct=c.hnsw_ef_construct),
-            ))
+            await self._call(
+                "create_collection",
+                self._client.create_collection(
+                    self.collection,
+                    vectors_config={DENSE: m.VectorParams(size=dim, distance=distance, on_disk=c.on_disk)},
+                    sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+                    shard_number=c.shard_number,
+                    replication_factor=c.replication_factor,
+                    write_consistency_factor=c.write_consistency_factor,
+                    on_disk_payload=c.on_disk_payload,
+                    hnsw_config=m.HnswConfigDiff(m=c.hnsw_m, ef_construct=c.hnsw_ef_construct),
+                ),
+            )
             log.info("created qdrant collection %s (dim %d)", self.collection, dim)
         self._dim = dim
         if not self._local:  # local mode has no payload indexes; filters scan payloads there
-            kinds = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER,
-                     "float": m.PayloadSchemaType.FLOAT, "bool": m.PayloadSchemaType.BOOL, "text": m.PayloadSchemaType.TEXT}
+            kinds = {
+                "keyword": m.PayloadSchemaType.KEYWORD,
+                "integer": m.PayloadSchemaType.INTEGER,
+                "float": m.PayloadSchemaType.FLOAT,
+                "bool": m.PayloadSchemaType.BOOL,
+                "text": m.PayloadSchemaType.TEXT,
+            }
             for name, kind in payload_indexes(c.payload_schema).items():
-                await self._call("create_payload_index", self._client.create_payload_index(
-                    self.collection, field_name=name, field_schema=kinds[kind], wait=True))
+                await self._call(
+                    "create_payload_index",
+                    self._client.create_payload_index(
+                        self.collection, field_name=name, field_schema=kinds[kind], wait=True
+                    ),
+                )
 
     async def close(self) -> None:
         await self._call("close", self._client.close())
@@ -157,8 +177,13 @@ class QdrantServerStore:
     def _sparse(self, v: SparseVector) -> Any:
         return self._m.SparseVector(indices=list(v.indices), values=list(v.values))
 
-    async def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], payloads: Sequence[Mapping[str, Any]],
-                     sparse: Sequence[SparseVector] | None = None) -> None:
+    async def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        payloads: Sequence[Mapping[str, Any]],
+        sparse: Sequence[SparseVector] | None = None,
+    ) -> None:
         check_batch(ids, vectors, payloads, sparse, self._dim)
         points = []
         for i, cid in enumerate(ids):
@@ -192,36 +217,59 @@ class QdrantServerStore:
         resp = await self._call(what, self._client.query_points(self.collection, with_payload=True, **kwargs))
         return resp.points
 
-    async def search_dense(self, vector: Sequence[float], top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
-        points = await self._query("search_dense", query=list(map(float, vector)), using=DENSE, limit=top_k,
-                                   query_filter=self._filter(filter), search_params=self._search_params())
+    async def search_dense(
+        self, vector: Sequence[float], top_k: int, filter: Mapping[str, Any] | None = None
+    ) -> list[Result]:
+        points = await self._query(
+            "search_dense",
+            query=list(map(float, vector)),
+            using=DENSE,
+            limit=top_k,
+            query_filter=self._filter(filter),
+            search_params=self._search_params(),
+        )
         return self._results(points)
 
-    async def search_sparse(self, vector: SparseVector, top_k: int, filter: Mapping[str, Any] | None = None) -> list[Result]:
+    async def search_sparse(
+        self, vector: SparseVector, top_k: int, filter: Mapping[str, Any] | None = None
+    ) -> list[Result]:
         if not vector.indices:
             return []
-        points = await self._query("search_sparse", query=self._sparse(vector), using=SPARSE, limit=top_k,
-                                   query_filter=self._filter(filter))
+        points = await self._query(
+            "search_sparse", query=self._sparse(vector), using=SPARSE, limit=top_k, query_filter=self._filter(filter)
+        )
         return self._results(points)
 
-    async def search_hybrid(self, vector: Sequence[float], sparse: SparseVector, top_k: int,
-                            filter: Mapping[str, Any] | None = None, *, candidates: int = 50, rrf_k: int = 60
-                            ) -> list[tuple[str, float, Mapping[str, Any], dict[str, float]]]:
+    async def search_hybrid(
+        self,
+        vector: Sequence[float],
+        sparse: SparseVector,
+        top_k: int,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        candidates: int = 50,
+        rrf_k: int = 60,
+    ) -> list[tuple[str, float, Mapping[str, Any], dict[str, float]]]:
         """Dense + sparse prefetch fused by the engine's RRF, with each retriever's own score, in one batch."""
         m = self._m
         flt = self._filter(filter)
         params = self._search_params()
         dense = list(map(float, vector))
         prefetch = [m.Prefetch(query=dense, using=DENSE, limit=candidates, filter=flt, params=params)]
-        singles = [m.QueryRequest(query=dense, using=DENSE, limit=candidates, filter=flt, params=params, with_payload=False)]
+        singles = [
+            m.QueryRequest(query=dense, using=DENSE, limit=candidates, filter=flt, params=params, with_payload=False)
+        ]
         if sparse.indices:
             sv = self._sparse(sparse)
             prefetch.append(m.Prefetch(query=sv, using=SPARSE, limit=candidates, filter=flt))
             singles.append(m.QueryRequest(query=sv, using=SPARSE, limit=candidates, filter=flt, with_payload=False))
         # The engine scores rank r (0-based) as 1/(k + r); +1 gives the textbook 1/(k + rank) with rank from 1.
-        fused = m.QueryRequest(query=m.RrfQuery(rrf=m.Rrf(k=rrf_k + 1)), prefetch=prefetch, filter=flt, limit=top_k,
-                               with_payload=True)
-        responses = await self._call("search_hybrid", self._client.query_batch_points(self.collection, [fused, *singles]))
+        fused = m.QueryRequest(
+            query=m.RrfQuery(rrf=m.Rrf(k=rrf_k + 1)), prefetch=prefetch, filter=flt, limit=top_k, with_payload=True
+        )
+        responses = await self._call(
+            "search_hybrid", self._client.query_batch_points(self.collection, [fused, *singles])
+        )
         per = [{str(p.id): float(p.score) for p in r.points} for r in responses[1:]]
         names = ["dense", "sparse"]
         out = []
@@ -239,9 +287,17 @@ class QdrantServerStore:
         out: set[str] = set()
         offset = None
         while True:
-            records, offset = await self._call("scroll", self._client.scroll(
-                self.collection, scroll_filter=self._filter({"doc_id": doc_id}), limit=1000, offset=offset,
-                with_payload=["chunk_id"], with_vectors=False))
+            records, offset = await self._call(
+                "scroll",
+                self._client.scroll(
+                    self.collection,
+                    scroll_filter=self._filter({"doc_id": doc_id}),
+                    limit=1000,
+                    offset=offset,
+                    with_payload=["chunk_id"],
+                    with_vectors=False,
+                ),
+            )
             out.update(r.payload["chunk_id"] for r in records)
             if offset is None:
                 return out
@@ -250,8 +306,12 @@ class QdrantServerStore:
         """Payloads of the given chunk ids that exist, keyed by chunk id."""
         if not ids:
             return {}
-        records = await self._call("retrieve", self._client.retrieve(
-            self.collection, ids=[point_id(i) for i in ids], with_payload=True, with_vectors=False))
+        records = await self._call(
+            "retrieve",
+            self._client.retrieve(
+                self.collection, ids=[point_id(i) for i in ids], with_payload=True, with_vectors=False
+            ),
+        )
         return {r.payload["chunk_id"]: r.payload for r in records}
 
 

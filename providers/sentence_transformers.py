@@ -8,7 +8,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field
 
-from ragkit.config import ComponentConfig
+from ragkit.component import ComponentConfig
 from ragkit.errors import ConfigError, DataError, ProviderError
 
 _INSTALL = "pip install 'ragkit[sentence-transformers]'"
@@ -17,11 +17,15 @@ _INSTALL = "pip install 'ragkit[sentence-transformers]'"
 class SentenceTransformersConfig(ComponentConfig):
     """Settings of the sentence-transformers embedder."""
 
-    model_path: str = Field(..., min_length=1, max_length=4096, description="local directory of a sentence-transformers model")
+    model_path: str = Field(
+        ..., min_length=1, max_length=4096, description="local directory of a sentence-transformers model"
+    )
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="torch device to run on")
     batch_size: int = Field(32, ge=1, le=4096, description="texts per forward pass")
     normalize: bool = Field(True, description="L2-normalise vectors (cosine = dot product)")
-    id: str | None = Field(None, max_length=200, description="embedder id for caches and stores; default: the directory name")
+    id: str | None = Field(
+        None, max_length=200, description="embedder id for caches and stores; default: the directory name"
+    )
 
 
 class SentenceTransformersEmbedder:
@@ -30,11 +34,19 @@ class SentenceTransformersEmbedder:
     Config = SentenceTransformersConfig
 
     def __init__(
-        self, *, model_path: str, device: str = "cpu", batch_size: int = 32, normalize: bool = True, id: str | None = None
+        self,
+        *,
+        model_path: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        normalize: bool = True,
+        id: str | None = None,
     ) -> None:
         path = Path(model_path).expanduser()
         if not path.is_dir():
-            raise ConfigError(f"model_path {model_path!r} is not a local model directory; ragkit never downloads models")
+            raise ConfigError(
+                f"model_path {model_path!r} is not a local model directory; ragkit never downloads models"
+            )
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
@@ -53,7 +65,7 @@ class SentenceTransformersEmbedder:
 
     @classmethod
     def from_config(cls, config: SentenceTransformersConfig, **collaborators: Any) -> SentenceTransformersEmbedder:
-        return cls(**config.model_dump(), **collaborators)
+        return cls(**config.model_dump())
 
     def encode(self, texts: Sequence[str]) -> Any:
         """Embed ``texts`` into a (len(texts), dim) numpy array."""
@@ -62,7 +74,10 @@ class SentenceTransformersEmbedder:
                 raise DataError(f"text {i} to embed is {type(t).__name__}, expected str")
         try:
             return self._model.encode(
-                list(texts), batch_size=self.max_batch, normalize_embeddings=self.normalize, convert_to_numpy=True,
+                list(texts),
+                batch_size=self.max_batch,
+                normalize_embeddings=self.normalize,
+                convert_to_numpy=True,
                 show_progress_bar=False,
             )
         except (RuntimeError, ValueError) as e:

@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 
+from ragkit import registry
 from ragkit.errors import RagkitError
 
 # Command-group modules; each defines add_parsers(subparsers) and sets a ``func`` default per command.
@@ -16,14 +17,14 @@ COMMAND_MODULES: list[str] = [
     "ragkit.commands.models",
     "ragkit.commands.route",
     "ragkit.commands.chat",
-]
+]  # apps add theirs through the entry-point group "ragkit.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ragkit", description="Retrieval-augmented generation, offline by default.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES + registry.command_modules():
         importlib.import_module(name).add_parsers(sub)
     return parser
 

@@ -74,7 +74,12 @@ class RateLimited(Transient):
     """The provider asked us to slow down."""
 
     def __init__(
-        self, message: str = "rate limited", *, retry_after: float | None = None, provider: str = "", status: int | None = 429
+        self,
+        message: str = "rate limited",
+        *,
+        retry_after: float | None = None,
+        provider: str = "",
+        status: int | None = 429,
     ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.retry_after = retry_after
@@ -95,7 +100,9 @@ class ToolError(RagkitError):
 class ToolLoopExhausted(RagkitError):
     """The tool loop ran ``max_rounds`` rounds and the model still asked for tools; carries the transcript."""
 
-    def __init__(self, message: str, *, transcript: Sequence[Any] = (), rounds: int = 0, records: Sequence[Any] = ()) -> None:
+    def __init__(
+        self, message: str, *, transcript: Sequence[Any] = (), rounds: int = 0, records: Sequence[Any] = ()
+    ) -> None:
         super().__init__(message)
         self.transcript = list(transcript)
         self.rounds = rounds
@@ -103,7 +110,18 @@ class ToolLoopExhausted(RagkitError):
 
 
 __all__ = [
-    "RagkitError", "ConfigError", "DataError", "BudgetError", "ProviderError", "AuthError",
-    "BadRequest", "ContextOverflow", "Transient", "RateLimited", "Unavailable", "Timeout", "ToolError",
+    "RagkitError",
+    "ConfigError",
+    "DataError",
+    "BudgetError",
+    "ProviderError",
+    "AuthError",
+    "BadRequest",
+    "ContextOverflow",
+    "Transient",
+    "RateLimited",
+    "Unavailable",
+    "Timeout",
+    "ToolError",
     "ToolLoopExhausted",
 ]

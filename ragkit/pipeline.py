@@ -8,34 +8,42 @@ import time
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from ragkit._aio import run_sync
-from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
+from ragkit.config import AppBuild, ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import ConfigError
-from ragkit.indexing import Indexer, IndexReport, Manifest
+from ragkit.ingest.indexing import Indexer, IndexReport, Manifest
 from ragkit.types import Delta, Document, Hit, Message, Reply
+
+if TYPE_CHECKING:
+    from ragkit.answer.budget import AssembledPrompt
+    from ragkit.answer.ledger import Ledger
+    from ragkit.generate.routed import RoutedGenerator
+    from ragkit.generate.rules import Router
+    from ragkit.model_info import PriceTable
+    from ragkit.protocols import Chunker, Compressor, Embedder, Generator, Reranker, Retriever, VectorStore
+    from ragkit.retry import RetryPolicy
 
 log = logging.getLogger("ragkit.pipeline")
 
 
 def build_component(spec: ComponentSpec, **collaborators: Any) -> Any:
-    """Instantiate a registered component from its validated config, passing the collaborators it accepts."""
+    """Instantiate a registered component: every component has ``from_config(config, **collaborators)`` and takes
+    the collaborators it needs (embedder, store, retry, ...) from the keywords, ignoring the rest."""
     from ragkit import registry
 
     cls = registry.resolve(spec.role, spec.type)
-    names, forwards = _keywords(cls.from_config)
-    if forwards:  # from_config forwards **kwargs, usually to the constructor: pass what that takes too
-        init_names, init_any = _keywords(cls.__init__)
-        names |= init_names
-        forwards = init_any
-    accepted = {k: v for k, v in collaborators.items() if forwards or k in names}
-    return cls.from_config(spec.config, **accepted)
+    return cls.from_config(spec.config, **collaborators)
 
 
-def _keywords(fn: Callable[..., Any]) -> tuple[set[str], bool]:
-    params = inspect.signature(fn).parameters.values()
-    return {p.name for p in params}, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+def build_app(config: PipelineConfig, **rag_kwargs: Any) -> AppBuild:
+    """What answers questions for this pipeline: the app its config names (a ``catalog`` section builds the catalog
+    bot), else the plain ``RAG`` pipeline."""
+    for section in config.sections.values():
+        return section.build(config, **rag_kwargs)
+    rag = RAG(config, **rag_kwargs)
+    return AppBuild(rag, rag)
 
 
 class RAG:
@@ -65,79 +73,82 @@ class RAG:
     # Components, built on first use ------------------------------------------------------------
 
     @cached_property
-    def retry(self):
+    def retry(self) -> RetryPolicy:
         from ragkit.retry import RetryPolicy
 
-        return RetryPolicy(self.config.settings["retry"])
+        return RetryPolicy(self.config.retry)
 
     @cached_property
-    def embedder(self) -> Any:
-        from ragkit.embedding import CachedEmbedder, SqliteEmbeddingCache
+    def embedder(self) -> Embedder:
+        from ragkit.ingest.embedding import CachedEmbedder, SqliteEmbeddingCache
 
         inner = self._embedder_override or build_component(self.config.components["embedder"], retry=self.retry)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         return CachedEmbedder(inner, SqliteEmbeddingCache(self.index_dir / "embeddings.sqlite"))
 
     @cached_property
-    def chunker(self) -> Any:
+    def chunker(self) -> Chunker:
         inner = getattr(self.embedder, "inner", self.embedder)
         counter = inner.counter() if hasattr(inner, "counter") else None
         return build_component(self.config.components["chunker"], counter=counter)
 
     @cached_property
-    def store(self) -> Any:
+    def store(self) -> VectorStore:
         if self._store_override is not None:
             return self._store_override
         return build_component(self.config.components["store"], path=str(self.index_dir / "store"))
 
     @cached_property
     def sparse_encoder(self) -> Any:
-        from ragkit.sparse import Bm25Encoder
+        from ragkit.retrieve.sparse import Bm25Encoder
 
         return Bm25Encoder()
 
     @cached_property
-    def retriever(self) -> Any:
+    def retriever(self) -> Retriever:
         return build_component(
-            self.config.components["retriever"], embedder=self.embedder, store=self.store, sparse_encoder=self.sparse_encoder
+            self.config.components["retriever"],
+            embedder=self.embedder,
+            store=self.store,
+            sparse_encoder=self.sparse_encoder,
         )
 
     @cached_property
-    def reranker(self) -> Any | None:
+    def reranker(self) -> Reranker | None:
         spec = self.config.components.get("reranker")
         return build_component(spec, embedder=self.embedder) if spec else None
 
     @cached_property
-    def compressor(self) -> Any | None:
+    def compressor(self) -> Compressor | None:
         spec = self.config.components.get("compressor")
         return build_component(spec) if spec else None
 
     @cached_property
-    def router(self) -> Any | None:
+    def router(self) -> Router | None:
         spec = self.config.components.get("router")
         # The router may embed the query; through the cache it reuses the vector retrieval computed.
         return build_component(spec, embedder=self.embedder) if spec else None
 
     @cached_property
-    def prices(self) -> Any:
+    def prices(self) -> PriceTable:
         """The price table for the usage ledger: built-in prices overlaid with ``ledger.prices``."""
-        from ragkit.pricing import PriceTable
+        from ragkit.model_info import PriceTable
 
-        prices = self.config.settings["ledger"].prices
+        prices = self.config.ledger.prices
         return PriceTable.from_mapping(prices, source="ledger.prices") if prices else PriceTable()
 
     @cached_property
-    def routed_generator(self) -> Any | None:
+    def routed_generator(self) -> RoutedGenerator | None:
         """With a router configured: every generator behind one routed generator, with fallbacks and escalation."""
         if self.router is None:
             return None
-        from ragkit.routing import RoutedGenerator
+        from ragkit.generate.routed import RoutedGenerator
 
-        routing = self.config.settings["routing"]
+        routing = self.config.routing
         lazy = {name: _LazyGenerator(self, name) for name in self.config.generators}
         return RoutedGenerator(self.router, lazy, routing.fallback_chain, prices=routing.prices)
 
-    def generator(self, name: str | None = None) -> Any:
+    def generator(self, name: str | None = None) -> Generator:
         """The generator called ``name`` (default: ``default_generator``), built on first use."""
         name = name or self.config.default_generator
         if name is None:
@@ -145,7 +156,9 @@ class RAG:
         if name not in self._generators:
             spec = self.config.generators.get(name)
             if spec is None:
-                raise ConfigError(f"no generator named {name!r}; configured: {', '.join(self.config.generators) or 'none'}")
+                raise ConfigError(
+                    f"no generator named {name!r}; configured: {', '.join(self.config.generators) or 'none'}"
+                )
             self._generators[name] = build_component(spec, retry=self.retry)
         return self._generators[name]
 
@@ -154,12 +167,17 @@ class RAG:
     def _indexer(self) -> Indexer:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         return Indexer(
-            chunker=self.chunker, embedder=self.embedder, store=self.store,
-            manifest=Manifest(self.index_dir / "manifest.sqlite"), sparse_encoder=self.sparse_encoder,
+            chunker=self.chunker,
+            embedder=self.embedder,
+            store=self.store,
+            manifest=Manifest(self.index_dir / "manifest.sqlite"),
+            sparse_encoder=self.sparse_encoder,
         )
 
-    async def aindex(self, docs: Iterable[Document], *, prune: bool = False, progress: Any = None, total: int | None = None) -> IndexReport:
-        """Index documents incrementally (see ``ragkit.indexing``)."""
+    async def aindex(
+        self, docs: Iterable[Document], *, prune: bool = False, progress: Any = None, total: int | None = None
+    ) -> IndexReport:
+        """Index documents incrementally (see ``ragkit.ingest.indexing``)."""
         indexer = self._indexer()
         try:
             return await indexer.index(docs, prune=prune, progress=progress, total=total)
@@ -172,9 +190,11 @@ class RAG:
     def index(self, docs: Iterable[Document], **kwargs: Any) -> IndexReport:
         return run_sync(self.aindex(docs, **kwargs))
 
-    async def asearch(self, query: str, *, top_k: int | None = None, filter: Mapping[str, Any] | None = None) -> list[Hit]:
+    async def asearch(
+        self, query: str, *, top_k: int | None = None, filter: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
         """Retrieve and rerank."""
-        settings = self.config.settings["retrieval"]
+        settings = self.config.retrieval
         top_k = top_k or settings.top_k
         spec = self.config.components.get("reranker")
         if spec is None or spec.type == "none":
@@ -189,35 +209,71 @@ class RAG:
 
     # Answering -------------------------------------------------------------------------------------
 
-    async def _prepare(self, question: str, history: Sequence[Message], filter: Mapping[str, Any] | None, generator: str | None):
-        from ragkit.budget import assemble_prompt, counter_for, plan_budget
-        from ragkit.ledger import Ledger
-        from ragkit.prompting import system_prompt_for
+    def _assemble(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Message], gen: Any, ledger: Ledger
+    ) -> AssembledPrompt:
+        """The prompt planned for ``gen``'s own window and tokenizer."""
+        from ragkit.answer.budget import assemble_prompt, counter_for, plan_budget
+        from ragkit.answer.prompting import system_prompt_for
+
+        budget = self.config.budget
+        window = budget.context_window or gen.context_window
+        count = counter_for(gen)
+        system = system_prompt_for(question)
+        with ledger.stage("assemble"):
+            plan = plan_budget(
+                window,
+                system_prompt=system,
+                history=history,
+                question=question,
+                reserved_output=budget.reserved_output_tokens,
+                count=count,
+            )
+            if budget.max_source_tokens is not None and plan.sources_budget > budget.max_source_tokens:
+                plan = replace(plan, sources_budget=budget.max_source_tokens)
+            return assemble_prompt(
+                question,
+                hits,
+                system_prompt=system,
+                history=history,
+                budget_plan=plan,
+                count=count,
+                compressor=self.compressor,
+            )
+
+    async def _prepare(
+        self, question: str, history: Sequence[Message], filter: Mapping[str, Any] | None, generator: str | None
+    ) -> tuple[Ledger, Any, dict[str, Any], Callable[[Any], Sequence[Message]]]:
+        """Retrieve, then choose the generator; the prompt is planned per generator when it is called (route before
+        budget), so a fallback or an escalation gets a prompt re-planned for its own window."""
+        from ragkit.answer.ledger import Ledger
 
         ledger = Ledger(clock=self._clock, prices=self.prices)
         with ledger.stage("retrieve"):
             hits = await self.asearch(question, filter=filter)
         gen = self.generator(generator) if generator or self.routed_generator is None else self.routed_generator
-        budget = self.config.settings["budget"]
-        window = budget.context_window or gen.context_window
-        count = counter_for(gen)
-        system = system_prompt_for(question)
-        with ledger.stage("assemble"):
-            plan = plan_budget(window, system_prompt=system, history=history, question=question,
-                               reserved_output=budget.reserved_output_tokens, count=count)
-            if budget.max_source_tokens is not None and plan.sources_budget > budget.max_source_tokens:
-                plan = replace(plan, sources_budget=budget.max_source_tokens)
-            prompt = assemble_prompt(question, hits, system_prompt=system, history=history, budget_plan=plan,
-                                     count=count, compressor=self.compressor)
-        return ledger, gen, hits, prompt
+        prompts: dict[int, AssembledPrompt] = {}
 
-    def _call_kwargs(self, gen: Any, question: str, hits: Sequence[Hit]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_tokens": self.config.settings["budget"].reserved_output_tokens}
+        def prompt_for(target: Any) -> Sequence[Message]:
+            if id(target) not in prompts:
+                prompts[id(target)] = self._assemble(question, hits, history, target, ledger)
+            return list(prompts[id(target)].messages)
+
+        kwargs: dict[str, Any] = {"max_tokens": self.config.budget.reserved_output_tokens}
         if gen is self.routed_generator:
-            kwargs.update(query=question, hits=hits)
-        return kwargs
+            kwargs.update(query=question, hits=hits, prompt_for=prompt_for)
+        state = {"prompts": prompts, "kwargs": kwargs}
+        return ledger, gen, state, prompt_for
 
-    def _finish(self, reply: Reply, ledger: Any, gen: Any, prompt: Any) -> Reply:
+    def _used_prompt(self, gen: Any, reply: Reply, prompts: Mapping[int, AssembledPrompt]) -> AssembledPrompt:
+        if gen is self.routed_generator:
+            used = (reply.metadata.get("route") or {}).get("generator")
+            target = gen.generators.get(used)
+            if target is not None and id(target) in prompts:
+                return prompts[id(target)]
+        return prompts[id(gen)]
+
+    def _finish(self, reply: Reply, ledger: Any, gen: Any, prompt: AssembledPrompt) -> Reply:
         compression = prompt.plan.compression or {}
         if "tokens_before" in compression:
             ledger.note_compression(compression["tokens_before"], compression["tokens_after"])
@@ -227,33 +283,47 @@ class RAG:
         return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
 
     def _write_ledger(self, report: Any) -> None:
-        path = self.config.settings["ledger"].jsonl_path
+        path = self.config.ledger.jsonl_path
         if path:
-            from ragkit.ledger import JsonlLedgerWriter
+            from ragkit.answer.ledger import JsonlLedgerWriter
 
             JsonlLedgerWriter(path).write(report)
 
     async def aask(
-        self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        filter: Mapping[str, Any] | None = None,
+        generator: str | None = None,
     ) -> Reply:
         """Answer ``question`` from the index, citing numbered sources."""
-        ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
+        ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+        routed = gen is self.routed_generator
         with ledger.stage("generate") as stage:
-            reply = await gen.generate(list(prompt.messages), **self._call_kwargs(gen, question, hits))
+            messages = [] if routed else prompt_for(gen)
+            reply = await gen.generate(messages, **state["kwargs"])
             stage.add_reply(reply)
-        return self._finish(reply, ledger, gen, prompt)
+        return self._finish(reply, ledger, gen, self._used_prompt(gen, reply, state["prompts"]))
 
     def ask(self, question: str, **kwargs: Any) -> Reply:
         return run_sync(self.aask(question, **kwargs))
 
     async def astream(
-        self, question: str, *, history: Sequence[Message] = (), filter: Mapping[str, Any] | None = None, generator: str | None = None
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        filter: Mapping[str, Any] | None = None,
+        generator: str | None = None,
     ) -> AsyncIterator[Delta]:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
-        ledger, gen, hits, prompt = await self._prepare(question, history, filter, generator)
+        ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+        routed = gen is self.routed_generator
         final: Reply | None = None
         with ledger.stage("generate") as stage:
-            async for delta in gen.stream(list(prompt.messages), **self._call_kwargs(gen, question, hits)):
+            messages = [] if routed else prompt_for(gen)
+            async for delta in gen.stream(messages, **state["kwargs"]):
                 if delta.reply is not None:
                     stage.add_reply(delta.reply)
                     final = delta.reply
@@ -262,7 +332,7 @@ class RAG:
                 else:
                     yield delta
         if final is not None:
-            yield Delta(reply=self._finish(final, ledger, gen, prompt))
+            yield Delta(reply=self._finish(final, ledger, gen, self._used_prompt(gen, final, state["prompts"])))
 
     async def aclose(self) -> None:
         close = getattr(self.store, "close", None) if "store" in self.__dict__ else None
@@ -297,7 +367,7 @@ class _LazyGenerator:
             return self._get().count_tokens(text)
         except ConfigError:
             if self._fallback_count is None:
-                from ragkit.budget import tiktoken_counter
+                from ragkit.answer.budget import tiktoken_counter
 
                 self._fallback_count = tiktoken_counter()
             return self._fallback_count(text)
@@ -310,4 +380,4 @@ class _LazyGenerator:
             yield delta
 
 
-__all__ = ["RAG", "build_component"]
+__all__ = ["RAG", "build_component", "build_app"]

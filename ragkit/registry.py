@@ -12,12 +12,12 @@ ROLES = ("chunker", "embedder", "store", "retriever", "reranker", "compressor", 
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "chunker": {
-        "token_window": "ragkit.chunking:TokenWindowChunker",
-        "recursive": "ragkit.chunking:RecursiveChunker",
-        "markdown": "ragkit.chunking:MarkdownChunker",
+        "token_window": "ragkit.ingest.chunking:TokenWindowChunker",
+        "recursive": "ragkit.ingest.chunking:RecursiveChunker",
+        "markdown": "ragkit.ingest.chunking:MarkdownChunker",
     },
     "embedder": {
-        "minilm_onnx": "ragkit.embedding:OnnxMiniLMEmbedder",
+        "minilm_onnx": "ragkit.providers.minilm_onnx:OnnxMiniLMEmbedder",
         "sentence_transformers": "ragkit.providers.sentence_transformers:SentenceTransformersEmbedder",
         "openai": "ragkit.providers.openai:OpenAIEmbedder",
         "gemini": "ragkit.providers.gemini:GeminiEmbedder",
@@ -29,16 +29,16 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "qdrant": "ragkit.providers.qdrant_server:QdrantServerStore",
     },
     "retriever": {
-        "hybrid": "ragkit.retrieval:HybridRetriever",
+        "hybrid": "ragkit.retrieve.hybrid:HybridRetriever",
     },
     "reranker": {
-        "none": "ragkit.rerank:IdentityReranker",
-        "mmr": "ragkit.rerank:MMRReranker",
-        "cross_encoder": "ragkit.rerank:CrossEncoderReranker",
+        "none": "ragkit.retrieve.rerank:IdentityReranker",
+        "mmr": "ragkit.retrieve.rerank:MMRReranker",
+        "cross_encoder": "ragkit.retrieve.rerank:CrossEncoderReranker",
     },
     "compressor": {
-        "none": "ragkit.compress:NoCompressor",
-        "extractive": "ragkit.compress:ExtractiveCompressor",
+        "none": "ragkit.answer.compression:NoCompressor",
+        "extractive": "ragkit.answer.compress:ExtractiveCompressor",
     },
     "generator": {
         "openai": "ragkit.providers.openai:OpenAIGenerator",
@@ -48,9 +48,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "llamacpp": "ragkit.providers.llamacpp:LlamaCppGenerator",
     },
     "router": {
-        "rules": "ragkit.routing:RuleRouter",
-        "classifier": "ragkit.routing:ClassifierRouter",
-        "cascade": "ragkit.routing:CascadeRouter",
+        "rules": "ragkit.generate.rules:RuleRouter",
+        "classifier": "ragkit.generate.classifier:ClassifierRouter",
+        "cascade": "ragkit.generate.rules:CascadeRouter",
     },
 }
 
@@ -97,15 +97,46 @@ def target(role: str, name: str) -> str:
 
 def resolve(role: str, name: str) -> Any:
     """Import and return the class registered as (``role``, ``name``)."""
-    module_name, _, attr = target(role, name).partition(":")
+    return _load(f"{role} type {name!r}", target(role, name))
+
+
+def _load(what: str, target_: str) -> Any:
+    module_name, _, attr = target_.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise ConfigError(f"{role} type {name!r} could not be loaded: {e}") from e
+        raise ConfigError(f"{what} could not be loaded: {e}") from e
+    if not attr:
+        return module
     try:
         return getattr(module, attr)
     except AttributeError as e:
-        raise ConfigError(f"{role} type {name!r}: {module_name} has no {attr}") from e
+        raise ConfigError(f"{what}: {module_name} has no {attr}") from e
 
 
-__all__ = ["ROLES", "register", "names", "target", "resolve"]
+# Apps add top-level YAML sections and CLI command groups through entry points, so the core never imports them.
+SECTION_GROUP = "ragkit.section"
+COMMAND_GROUP = "ragkit.commands"
+
+
+def sections() -> dict[str, str]:
+    """Top-level pipeline sections that installed apps add: name -> "module:ConfigClass"."""
+    return {ep.name: ep.value for ep in entry_points(group=SECTION_GROUP)}
+
+
+def section(name: str) -> Any:
+    """The config model (an ``AppSection``) of an app's top-level section."""
+    found = sections().get(name)
+    if found is None:
+        raise ConfigError(
+            f"unknown pipeline section {name!r}; installed app sections: {', '.join(sections()) or 'none'}"
+        )
+    return _load(f"section {name!r}", found)
+
+
+def command_modules() -> list[str]:
+    """Modules of CLI command groups that installed apps add."""
+    return [ep.value for ep in entry_points(group=COMMAND_GROUP)]
+
+
+__all__ = ["ROLES", "register", "names", "target", "resolve", "sections", "section", "command_modules"]

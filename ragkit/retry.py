@@ -11,7 +11,7 @@ from typing import Awaitable, Callable, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from ragkit.config import ComponentConfig, Field
+from ragkit.component import ComponentConfig, Field
 from ragkit.errors import RateLimited, Transient
 
 log = logging.getLogger("ragkit.retry")
@@ -84,7 +84,13 @@ class RetryPolicy:
             error = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
             stats.waits.append(delay)
-            log.warning("retrying after %s (try %d of %d) in %.2fs", type(error).__name__, state.attempt_number, c.max_attempts, delay)
+            log.warning(
+                "retrying after %s (try %d of %d) in %.2fs",
+                type(error).__name__,
+                state.attempt_number,
+                c.max_attempts,
+                delay,
+            )
 
         retrying = AsyncRetrying(
             stop=stop,

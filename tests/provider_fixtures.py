@@ -46,8 +46,12 @@ Handler = Callable[[Request], Response]
 Scripted = Union[Response, Handler]
 
 
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None, delay: float = 0.0) -> Response:
-    return Response(status, json.dumps(body).encode(), {"content-type": "application/json", **(headers or {})}, delay=delay)
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None, delay: float = 0.0
+) -> Response:
+    return Response(
+        status, json.dumps(body).encode(), {"content-type": "application/json", **(headers or {})}, delay=delay
+    )
 
 
 def sse_response(events: Iterable[tuple[str | None, Any]], delay: float = 0.0) -> Response:
@@ -56,7 +60,9 @@ def sse_response(events: Iterable[tuple[str | None, Any]], delay: float = 0.0) -
     for name, data in events:
         text = data if isinstance(data, str) else json.dumps(data)
         chunks.append((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
-    return Response(200, b"", {"content-type": "text/event-stream", "cache-control": "no-cache"}, chunks=chunks, delay=delay)
+    return Response(
+        200, b"", {"content-type": "text/event-stream", "cache-control": "no-cache"}, chunks=chunks, delay=delay
+    )
 
 
 class FakeHTTPServer:
@@ -77,7 +83,9 @@ class FakeHTTPServer:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                req = Request(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length)
+                )
                 resp = server._answer(req)
                 if resp.delay:
                     time.sleep(resp.delay)
@@ -171,14 +179,20 @@ class FakeSleep:
 
 def openai_usage(prompt: int = 12, completion: int = 3, cached: int = 0) -> dict[str, Any]:
     return {
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached},
     }
 
 
 def openai_completion(
-    text: str | None = "Hello there!", *, model: str = "gpt-4o-mini", finish: str = "stop",
-    tool_calls: Sequence[tuple[str, str, str]] = (), usage: Mapping[str, Any] | None = None,
+    text: str | None = "Hello there!",
+    *,
+    model: str = "gpt-4o-mini",
+    finish: str = "stop",
+    tool_calls: Sequence[tuple[str, str, str]] = (),
+    usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` body; ``tool_calls`` as ``(id, name, arguments)``."""
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
@@ -187,33 +201,64 @@ def openai_completion(
             {"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in tool_calls
         ]
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": dict(usage or openai_usage()),
     }
 
 
 def openai_chunks(
-    pieces: Sequence[str] = ("Hel", "lo", " there!"), *, model: str = "gpt-4o-mini", finish: str = "stop",
-    tool_calls: Sequence[tuple[str, str, Sequence[str]]] = (), usage: Mapping[str, Any] | None = None,
+    pieces: Sequence[str] = ("Hel", "lo", " there!"),
+    *,
+    model: str = "gpt-4o-mini",
+    finish: str = "stop",
+    tool_calls: Sequence[tuple[str, str, Sequence[str]]] = (),
+    usage: Mapping[str, Any] | None = None,
 ) -> list[tuple[None, Any]]:
     """SSE events of a streamed completion: text pieces, tool-call argument fragments, a usage chunk, ``[DONE]``."""
+
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> tuple[None, Any]:
-        return (None, {
-            "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
-        })
+        return (
+            None,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+            },
+        )
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": p}) for p in pieces]
     for index, (call_id, name, fragments) in enumerate(tool_calls):
-        events.append(chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}]}))
+        events.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+                    ]
+                }
+            )
+        )
         events += [chunk({"tool_calls": [{"index": index, "function": {"arguments": f}}]}) for f in fragments]
     events.append(chunk({}, finish))
-    events.append((None, {
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
-        "choices": [], "usage": dict(usage or openai_usage()),
-    }))
+    events.append(
+        (
+            None,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [],
+                "usage": dict(usage or openai_usage()),
+            },
+        )
+    )
     events.append((None, "[DONE]"))
     return events
 
@@ -224,7 +269,9 @@ def openai_error(message: str, *, type: str = "invalid_request_error", code: str
 
 def openai_embeddings(vectors: Sequence[Sequence[float]], *, model: str = "text-embedding-3-small") -> dict[str, Any]:
     return {
-        "object": "list", "model": model, "usage": {"prompt_tokens": 5, "total_tokens": 5},
+        "object": "list",
+        "model": model,
+        "usage": {"prompt_tokens": 5, "total_tokens": 5},
         "data": [{"object": "embedding", "index": i, "embedding": list(v)} for i, v in enumerate(vectors)],
     }
 
@@ -234,52 +281,119 @@ def openai_embeddings(vectors: Sequence[Sequence[float]], *, model: str = "text-
 
 def anthropic_usage(input_tokens: int = 12, output_tokens: int = 3, cache_read: int = 0) -> dict[str, Any]:
     return {
-        "input_tokens": input_tokens, "output_tokens": output_tokens,
-        "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": 0,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": 0,
     }
 
 
 def anthropic_message(
-    text: str | None = "Hello there!", *, model: str = "claude-haiku-4-5", stop: str = "end_turn",
-    tool_uses: Sequence[tuple[str, str, Mapping[str, Any]]] = (), usage: Mapping[str, Any] | None = None,
+    text: str | None = "Hello there!",
+    *,
+    model: str = "claude-haiku-4-5",
+    stop: str = "end_turn",
+    tool_uses: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+    usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``message`` body; ``tool_uses`` as ``(id, name, input)``."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text is not None else []
     content += [{"type": "tool_use", "id": i, "name": n, "input": dict(inp)} for i, n, inp in tool_uses]
     return {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop, "stop_sequence": None, "usage": dict(usage or anthropic_usage()),
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": dict(usage or anthropic_usage()),
     }
 
 
 def anthropic_events(
-    pieces: Sequence[str] = ("Hel", "lo", " there!"), *, model: str = "claude-haiku-4-5", stop: str = "end_turn",
-    tool_uses: Sequence[tuple[str, str, Sequence[str]]] = (), input_tokens: int = 12, output_tokens: int = 3,
+    pieces: Sequence[str] = ("Hel", "lo", " there!"),
+    *,
+    model: str = "claude-haiku-4-5",
+    stop: str = "end_turn",
+    tool_uses: Sequence[tuple[str, str, Sequence[str]]] = (),
+    input_tokens: int = 12,
+    output_tokens: int = 3,
     cache_read: int = 0,
 ) -> list[tuple[str, Any]]:
     """SSE events of a streamed message: text deltas, ``input_json_delta`` fragments per tool use, usage."""
-    start_usage = {"input_tokens": input_tokens, "output_tokens": 1, "cache_read_input_tokens": cache_read, "cache_creation_input_tokens": 0}
+    start_usage = {
+        "input_tokens": input_tokens,
+        "output_tokens": 1,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": 0,
+    }
     events: list[tuple[str, Any]] = [
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": start_usage}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start_usage,
+                },
+            },
+        ),
         ("ping", {"type": "ping"}),
     ]
     index = 0
     if pieces:
-        events.append(("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
-        events += [("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}) for p in pieces]
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
+        )
+        events += [
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+            )
+            for p in pieces
+        ]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
         index = 1
     for offset, (tool_id, name, fragments) in enumerate(tool_uses):
         i = index + offset
-        events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}}}))
-        events += [("content_block_delta", {"type": "content_block_delta", "index": i,
-                                            "delta": {"type": "input_json_delta", "partial_json": f}}) for f in fragments]
+        events.append(
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": i,
+                    "content_block": {"type": "tool_use", "id": tool_id, "name": name, "input": {}},
+                },
+            )
+        )
+        events += [
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": f}},
+            )
+            for f in fragments
+        ]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                     "usage": {"output_tokens": output_tokens}}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
+            },
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
 

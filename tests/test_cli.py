@@ -38,7 +38,9 @@ def test_index_then_search_on_defaults(workdir, capsys):
 def test_eval_on_a_beir_dataset_prints_the_metrics(workdir, capsys):
     beir = workdir / "beir"
     (beir / "qrels").mkdir(parents=True)
-    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items()))
+    (beir / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items())
+    )
     (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "which freezer reaches -86 °C"}) + "\n")
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tult.md\t1\n")
     assert main(["eval", "--dataset", str(beir), "--json"]) == 0
@@ -49,13 +51,15 @@ def test_eval_on_a_beir_dataset_prints_the_metrics(workdir, capsys):
 
 def test_validate_reports_every_problem_with_line(workdir, capsys):
     bad = workdir / "bad.yaml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         retriever:
           type: hybrid
           mode: fuzzy
         retrieval:
           top_kk: 3
-        """))
+        """)
+    )
     assert main(["validate", str(bad)]) == 1
     out = capsys.readouterr().out
     assert f"{bad}:3: retriever.mode" in out and f"{bad}:5: retrieval.top_kk" in out
@@ -78,7 +82,7 @@ def test_bad_jsonl_line_is_reported_with_file_and_line(workdir, capsys):
 
 
 def test_usage_summarises_a_ledger(workdir, capsys):
-    from ragkit.ledger import JsonlLedgerWriter, Ledger
+    from ragkit.answer.ledger import JsonlLedgerWriter, Ledger
 
     path = workdir / "usage.jsonl"
     for latency in (10.0, 30.0):

@@ -11,14 +11,20 @@ from ragkit.testing import FakeEmbedder, FakeGenerator
 from ragkit.types import Document
 
 DOCS = [
-    Document("labo", "LABO-288 is a laboratory refrigerator with 288 litres and a range of 2 to 8 °C.", {"title": "LABO-288"}),
-    Document("ult", "POLAR-ULT-500 is an ultra-low freezer that reaches -86 °C with 500 litres.", {"title": "POLAR-ULT-500"}),
+    Document(
+        "labo", "LABO-288 is a laboratory refrigerator with 288 litres and a range of 2 to 8 °C.", {"title": "LABO-288"}
+    ),
+    Document(
+        "ult", "POLAR-ULT-500 is an ultra-low freezer that reaches -86 °C with 500 litres.", {"title": "POLAR-ULT-500"}
+    ),
     Document("vax", "KN-VAX-98 stores vaccines between 2 and 8 °C and has an SMS alarm.", {"title": "KN-VAX-98"}),
 ]
 
 
 def make(tmp_path, script=("The freezer is POLAR-ULT-500 [1].",), **extra):
-    config = parse_pipeline({"index_dir": str(tmp_path / "idx"), "generators": {"local": {"type": "llamacpp"}}, **extra})
+    config = parse_pipeline(
+        {"index_dir": str(tmp_path / "idx"), "generators": {"local": {"type": "llamacpp"}}, **extra}
+    )
     gen = FakeGenerator(script, context_window=2048)
     return RAG(config, generators={"local": gen}, embedder=FakeEmbedder(32)), gen
 
@@ -79,12 +85,17 @@ async def test_usage_lines_are_written(tmp_path):
 
 async def test_router_falls_back_when_strong_generator_has_no_key(tmp_path, monkeypatch):
     monkeypatch.delenv("RAGKIT_TEST_MISSING_KEY", raising=False)
-    config = parse_pipeline({
-        "index_dir": str(tmp_path / "idx"),
-        "generators": {"local": {"type": "llamacpp"}, "strong": {"type": "openai", "model": "gpt-4o-mini", "api_key_env": "RAGKIT_TEST_MISSING_KEY"}},
-        "router": {"type": "rules", "threshold": 0.0},
-        "routing": {"fallback_chain": ["local"]},
-    })
+    config = parse_pipeline(
+        {
+            "index_dir": str(tmp_path / "idx"),
+            "generators": {
+                "local": {"type": "llamacpp"},
+                "strong": {"type": "openai", "model": "gpt-4o-mini", "api_key_env": "RAGKIT_TEST_MISSING_KEY"},
+            },
+            "router": {"type": "rules", "threshold": 0.0},
+            "routing": {"fallback_chain": ["local"]},
+        }
+    )
     local = FakeGenerator(("local answer [1]",), context_window=2048)
     rag = RAG(config, generators={"local": local}, embedder=FakeEmbedder(32))
     await rag.aindex(DOCS)

@@ -23,7 +23,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("plan", help="print the resolved pipeline, token budget split and routing table")
     p.add_argument("file", nargs="?")
-    p.add_argument("--question", default="What is the usable volume of LABO-288?", help="question to size the budget with")
+    p.add_argument("--question", default="What does the product cost?", help="question to size the budget with")
     p.set_defaults(func=run_plan)
 
     p = sub.add_parser("schema", help="print the JSON Schema of pipeline files (for editors)")
@@ -38,7 +38,10 @@ def add_parsers(sub) -> None:
 def _usage_line(reply) -> str:
     report = reply.metadata.get("usage_report")
     u = reply.usage
-    parts = [f"model {reply.model or reply.metadata.get('generator', '?')}", f"tokens in {u.input_tokens} out {u.output_tokens} cached {u.cached_tokens}"]
+    parts = [
+        f"model {reply.model or reply.metadata.get('generator', '?')}",
+        f"tokens in {u.input_tokens} out {u.output_tokens} cached {u.cached_tokens}",
+    ]
     if report is not None:
         parts.append(f"{report.latency_ms:.0f} ms")
         parts.append(f"cost ${report.cost_usd:.6f}" if not report.unpriced_models else "cost unknown (unpriced model)")
@@ -88,11 +91,20 @@ def run_ask(args) -> int:
         reply = rag.ask(args.question, filter=flt, generator=args.generator)
         if args.json:
             report = reply.metadata.get("usage_report")
-            print(json.dumps({
-                "answer": reply.text,
-                "sources": [{"n": i, "chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id} for i, h in enumerate(reply.sources, 1)],
-                "usage": report.to_dict() if report is not None else None,
-            }, ensure_ascii=False, default=str))
+            print(
+                json.dumps(
+                    {
+                        "answer": reply.text,
+                        "sources": [
+                            {"n": i, "chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id}
+                            for i, h in enumerate(reply.sources, 1)
+                        ],
+                        "usage": report.to_dict() if report is not None else None,
+                    },
+                    ensure_ascii=False,
+                    default=str,
+                )
+            )
             return 0
         print(reply.text)
     else:
@@ -119,10 +131,10 @@ def run_validate(args) -> int:
 
 
 def run_plan(args) -> int:
-    from ragkit.budget import context_window_for, counter_for, plan_budget
+    from ragkit.answer.budget import context_window_for, counter_for, plan_budget
+    from ragkit.answer.prompting import system_prompt_for
     from ragkit.config import load_pipeline
     from ragkit.errors import ConfigError
-    from ragkit.prompting import system_prompt_for
 
     config = load_pipeline(args.file)
     print("# resolved pipeline")
@@ -130,21 +142,28 @@ def run_plan(args) -> int:
     budget = config.settings["budget"]
     print("# token budget")
     for name, spec in config.generators.items():
-        window = budget.context_window or getattr(spec.config, "context_window", None) or getattr(spec.config, "n_ctx", None)
+        window = (
+            budget.context_window or getattr(spec.config, "context_window", None) or getattr(spec.config, "n_ctx", None)
+        )
         if not window:
             try:
                 window = context_window_for(spec.type, str(getattr(spec.config, "model", "")))
             except ConfigError as e:
                 print(f"## generator {name} ({spec.type}): {e}")
                 continue
-        plan = plan_budget(window, system_prompt=system_prompt_for(args.question), question=args.question,
-                           reserved_output=budget.reserved_output_tokens, count=counter_for(None))
+        plan = plan_budget(
+            window,
+            system_prompt=system_prompt_for(args.question),
+            question=args.question,
+            reserved_output=budget.reserved_output_tokens,
+            count=counter_for(None),
+        )
         print(f"## generator {name} ({spec.type}), window {window} (counted with tiktoken + safety margin)")
         print(plan.table())
     router = config.components.get("router")
     if router is not None:
+        from ragkit.generate.rules import routing_table
         from ragkit.pipeline import build_component
-        from ragkit.routing import routing_table
 
         print("# routing table")
         for row in routing_table(build_component(router)):
@@ -162,8 +181,8 @@ def run_schema(args) -> int:
 def run_usage(args) -> int:
     from dataclasses import asdict
 
-    from ragkit.ledger import read_jsonl, summarise
+    from ragkit.answer.ledger import read_usage_reports, summarise
 
-    summary = summarise(read_jsonl(args.file))
+    summary = summarise(read_usage_reports(args.file))
     print(json.dumps(asdict(summary), default=str) if args.json else summary.table())
     return 0

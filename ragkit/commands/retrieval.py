@@ -11,7 +11,12 @@ def add_parsers(sub) -> None:
     p.add_argument("paths", nargs="+", help="files or directories")
     p.add_argument("--config", help="pipeline YAML (default: embedded defaults, index in ./.ragkit)")
     p.add_argument("--prune", action="store_true", help="remove documents no longer present in PATHS")
-    p.add_argument("--on-error", choices=["report", "skip", "raise"], default="report", help="malformed lines: report and skip (default), skip quietly, or stop")
+    p.add_argument(
+        "--on-error",
+        choices=["report", "skip", "raise"],
+        default="report",
+        help="malformed lines: report and skip (default), skip quietly, or stop",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_index)
 
@@ -51,7 +56,7 @@ def _progress(label: str):
 
 
 def run_index(args) -> int:
-    from ragkit.loaders import LoadReport, load_path
+    from ragkit.ingest.loaders import LoadReport, load_path
     from ragkit.pipeline import RAG
 
     rag = RAG.from_yaml(args.config)
@@ -66,8 +71,10 @@ def run_index(args) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"indexed {report.docs_indexed} documents ({report.docs_unchanged} unchanged, {report.docs_removed} removed): "
-              f"{report.chunks_written} chunks written, {report.chunks_deleted} deleted, {report.seconds:.2f}s → {rag.index_dir}")
+        print(
+            f"indexed {report.docs_indexed} documents ({report.docs_unchanged} unchanged, {report.docs_removed} removed): "
+            f"{report.chunks_written} chunks written, {report.chunks_deleted} deleted, {report.seconds:.2f}s → {rag.index_dir}"
+        )
     return 0
 
 
@@ -78,7 +85,15 @@ def run_search(args) -> int:
     flt = json.loads(args.filter) if args.filter else None
     hits = rag.search(args.query, top_k=args.top_k, filter=flt)
     if args.json:
-        print(json.dumps([{"chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id, "score": h.score, "text": h.chunk.text} for h in hits], ensure_ascii=False))
+        print(
+            json.dumps(
+                [
+                    {"chunk_id": h.chunk.id, "doc_id": h.chunk.doc_id, "score": h.score, "text": h.chunk.text}
+                    for h in hits
+                ],
+                ensure_ascii=False,
+            )
+        )
         return 0
     if not hits:
         print("no results (is the index empty? run `ragkit index PATH` first)")
@@ -89,21 +104,26 @@ def run_search(args) -> int:
 
 
 def run_eval(args) -> int:
-    from ragkit.eval_runner import run_answer_eval, run_retrieval_eval
+    from ragkit.eval.runner import run_answer_eval, run_retrieval_eval
 
     if bool(args.dataset) == bool(args.qa):
         print("error: give exactly one of --dataset (retrieval) or --qa (answers)", file=sys.stderr)
         return 2
     if args.dataset:
-        result = run_retrieval_eval(args.dataset, config=args.config, mode=args.mode, limit=args.limit, progress=_progress("queries"))
+        result = run_retrieval_eval(
+            args.dataset, config=args.config, mode=args.mode, limit=args.limit, progress=_progress("queries")
+        )
     else:
-        from ragkit.loaders import load_path
-        from ragkit.pipeline import RAG
+        from ragkit.config import load_pipeline
+        from ragkit.ingest.loaders import load_path
+        from ragkit.pipeline import build_app
 
-        rag = RAG.from_yaml(args.config)
+        app = build_app(load_pipeline(args.config))
         if args.corpus:
-            rag.index(list(load_path(args.corpus)))
-        result = run_answer_eval(args.qa, rag=rag, limit=args.limit, progress=_progress("questions"))
+            app.rag.index(list(load_path(args.corpus)))
+        result = run_answer_eval(
+            args.qa, rag=app.answerer, checker=app.checker, limit=args.limit, progress=_progress("questions")
+        )
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     if args.json:

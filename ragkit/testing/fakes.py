@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any, AsyncIterator, Mapping, Sequence
 
-from ragkit.filters import matches
+from ragkit.retrieve.filters import matches
 from ragkit.types import Delta, Message, Reply, ToolCall, Usage
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -38,7 +38,9 @@ class FakeEmbedder:
 class FakeGenerator:
     """Replies from a script: each item is a string or a ``Reply``; records the messages it was sent."""
 
-    def __init__(self, script: Sequence[str | Reply] = ("ok",), *, context_window: int = 8192, id: str = "fake") -> None:
+    def __init__(
+        self, script: Sequence[str | Reply] = ("ok",), *, context_window: int = 8192, id: str = "fake"
+    ) -> None:
         self.script = list(script)
         self.id = id
         self.context_window = context_window

@@ -1,0 +1,1 @@
+"""Answer: prompts with numbered sources, the token budget, compression, the usage ledger."""

@@ -1,0 +1,1 @@
+"""The product-QA bot over a structured catalog: catalog loading, tools, question understanding, claim checks."""

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval and answer metrics, and the runners behind ``ragkit eval``."""

@@ -1,0 +1,204 @@
+"""Runs evaluations end to end: retrieval on a BEIR dataset, answers on a QA file."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
+from ragkit.errors import DataError
+from ragkit.eval.metrics import (
+    contains_answer,
+    doc_ranking,
+    exact_match,
+    load_beir,
+    mrr_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    token_f1,
+)
+from ragkit.jsonl import read_jsonl
+
+Progress = Callable[[int, int | None], None] | None
+
+
+def retriever_spec(spec: ComponentSpec, mode: str) -> ComponentSpec:
+    """The retriever block with its mode replaced; "hybrid:rrf" names a fusion method as well."""
+    mode_name, _, method = mode.partition(":")
+    update = {"mode": mode_name, **({"method": method} if method else {})}
+    return ComponentSpec(spec.role, spec.type, spec.config.model_copy(update=update))
+
+
+def with_mode(config: PipelineConfig, mode: str | None) -> PipelineConfig:
+    """The same pipeline with the retriever's mode replaced."""
+    if mode is None:
+        return config
+    return replace(
+        config, components={**config.components, "retriever": retriever_spec(config.components["retriever"], mode)}
+    )
+
+
+def run_retrieval_eval(
+    dataset: str | Path,
+    *,
+    config: str | Path | PipelineConfig | None = None,
+    mode: str | None = None,
+    limit: int | None = None,
+    progress: Progress = None,
+    embedder: Any = None,
+    modes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Index the corpus into a fresh temporary index, run every query, report nDCG@10, recall@100, MRR@10 and timings.
+
+    With ``modes`` the corpus is indexed once and each retriever mode is scored on it: ``{"modes": {mode: metrics}}``.
+    """
+    from ragkit._aio import run_sync
+    from ragkit.pipeline import RAG, build_component
+
+    data = load_beir(dataset)
+    base = config if isinstance(config, PipelineConfig) else load_pipeline(config)
+    queries = [(qid, q) for qid, q in data.queries.items() if qid in data.qrels][:limit]
+    with tempfile.TemporaryDirectory(prefix="ragkit-eval-") as tmp:
+        rag = RAG(replace(with_mode(base, mode), index_dir=tmp), embedder=embedder)
+
+        async def score(retriever: Any) -> dict[str, Any]:
+            ndcg, recall, mrr, lat = [], [], [], []
+            for i, (qid, text) in enumerate(queries, 1):
+                t = time.perf_counter()
+                hits = await retriever.retrieve(text, 100, None)
+                lat.append((time.perf_counter() - t) * 1000)
+                ranked = doc_ranking([h.chunk.doc_id for h in hits])
+                rel = data.qrels[qid]
+                ndcg.append(ndcg_at_k(ranked, rel, 10))
+                recall.append(recall_at_k(ranked, rel, 100))
+                mrr.append(mrr_at_k(ranked, rel, 10))
+                if progress:
+                    progress(i, len(queries))
+            return {
+                "ndcg@10": statistics.fmean(ndcg) if ndcg else 0.0,
+                "recall@100": statistics.fmean(recall) if recall else 0.0,
+                "mrr@10": statistics.fmean(mrr) if mrr else 0.0,
+                "query_p50_ms": round(statistics.median(lat), 3) if lat else 0.0,
+            }
+
+        async def go() -> dict[str, Any]:
+            t0 = time.perf_counter()
+            report = await rag.aindex(data.corpus)
+            index_s = time.perf_counter() - t0
+            common = {
+                "n_docs": len(data.corpus),
+                "n_chunks": report.chunks_written,
+                "n_queries": len(queries),
+                "index_s": round(index_s, 3),
+            }
+            if modes:
+                # Embed every query once up front, so each mode's latency is the retrieval's own.
+                for _, text in queries:
+                    await rag.embedder.embed_query(text)
+                spec = rag.config.components["retriever"]
+                out = {}
+                for m in modes:
+                    retriever = build_component(
+                        retriever_spec(spec, m),
+                        embedder=rag.embedder,
+                        store=rag.store,
+                        sparse_encoder=rag.sparse_encoder,
+                    )
+                    out[m] = await score(retriever)
+                await rag.aclose()
+                return {**common, "modes": out}
+            result = await score(rag.retriever)
+            await rag.aclose()
+            return {
+                "mode": mode or getattr(rag.config.components["retriever"].config, "mode", "hybrid"),
+                **result,
+                **common,
+            }
+
+        return run_sync(go())
+
+
+def read_qa(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a QA JSONL file: ``question``, ``answers[]``, optional ``is_impossible``."""
+    rows = []
+    for n, row in read_jsonl(Path(path)):
+        if not isinstance(row.get("question"), str) or not isinstance(row.get("answers", []), list):
+            raise DataError("expected an object with 'question' (string) and 'answers' (list)", path=str(path), line=n)
+        rows.append(row)
+    return rows
+
+
+def run_answer_eval(
+    qa: str | Path,
+    *,
+    config: str | Path | PipelineConfig | None = None,
+    limit: int | None = None,
+    progress: Progress = None,
+    rag: Any = None,
+    generator: str | None = None,
+    checker: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """Ask every question; report exact match, token F1, containment, and abstention accuracy on unanswerable ones.
+
+    ``rag`` is whatever answers (a ``RAG``, an app's bot); ``checker(text)`` checks each answer's claims. Without
+    ``rag``, the pipeline config builds both (``ragkit.pipeline.build_app``).
+    """
+    from ragkit.language import is_abstention
+
+    if rag is None:
+        from ragkit.pipeline import build_app
+
+        app = build_app(config if isinstance(config, PipelineConfig) else load_pipeline(config))
+        rag, checker = app.answerer, checker or app.checker
+    rows = read_qa(qa)[:limit]
+    em, f1, contain, abstain_ok, answered_abstain, lat, checks = [], [], [], [], [], [], []
+    routes: dict[str, int] = {}
+    for i, row in enumerate(rows, 1):
+        t = time.perf_counter()
+        reply = rag.ask(row["question"], generator=generator)
+        lat.append(time.perf_counter() - t)
+        route = reply.metadata.get("route")
+        if route is not None:
+            # RoutedGenerator reports the route as a dict (generator actually used), routers as a RouteDecision.
+            name = (
+                route.get("generator", "?")
+                if isinstance(route, dict)
+                else getattr(route, "generator", None) or getattr(route, "route", "?")
+            )
+            routes[name] = routes.get(name, 0) + 1
+        answers = row.get("answers") or []
+        unanswerable = bool(row.get("is_impossible")) or not answers
+        abstained = is_abstention(reply.text)
+        if unanswerable:
+            abstain_ok.append(float(abstained))
+        else:
+            em.append(exact_match(reply.text, answers))
+            f1.append(token_f1(reply.text, answers))
+            contain.append(contains_answer(reply.text, answers))
+            answered_abstain.append(float(abstained))
+        if checker is not None:
+            checks.append(checker(reply.text))
+        if progress:
+            progress(i, len(rows))
+    mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
+    out: dict[str, Any] = {
+        "n_questions": len(rows),
+        "n_answerable": len(em),
+        "n_unanswerable": len(abstain_ok),
+        "exact_match": mean(em),
+        "token_f1": mean(f1),
+        "contains_answer": mean(contain),
+        "abstention_accuracy": mean(abstain_ok),
+        "false_abstention_rate": mean(answered_abstain),
+        "seconds_per_question": mean(lat),
+    }
+    if routes:
+        out["routes"] = routes
+    if checks:
+        out["numeric_claims_correct"] = mean([c.correct_share for c in checks if c.n_claims])
+        out["answers_with_wrong_numbers"] = sum(1 for c in checks if c.wrong)
+    return out

@@ -1,0 +1,1 @@
+"""Generate: the generator base with retries and fallback, and routing between local and API models."""

@@ -1,0 +1,1 @@
+"""Ingest: load documents, chunk them, embed and index the chunks."""

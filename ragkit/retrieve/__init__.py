@@ -1,0 +1,1 @@
+"""Retrieve: hybrid dense + BM25 search, fusion, payload filters, reranking."""

@@ -1,0 +1,173 @@
+"""Hybrid retrieval: dense + BM25 sparse search fused by score distribution (default) or reciprocal rank, or either alone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Hashable, Literal, Mapping, Sequence, TypeVar
+
+from pydantic import ValidationError
+
+from ragkit.component import ComponentConfig, Field
+from ragkit.errors import ConfigError, DataError
+from ragkit.types import Chunk, Hit
+
+log = logging.getLogger("ragkit.retrieve.hybrid")
+
+K = TypeVar("K", bound=Hashable)
+CHUNK_FIELDS = ("chunk_id", "doc_id", "text", "start", "end")
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], k: int = 60) -> list[tuple[K, float]]:
+    """Fuse rankings (best first) by ``sum 1/(k + rank)``, rank counted from 1; ties keep first-seen order."""
+    if k < 0:
+        raise ConfigError(f"rrf k must be >= 0, got {k}")
+    scores: dict[K, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def distribution_based_score_fusion(
+    scored: Sequence[Sequence[tuple[K, float]]], *, head: int | None = None
+) -> list[tuple[K, float]]:
+    """Fuse scored lists by summing each list's scores mapped from [mean - 3σ, mean + 3σ] to [0, 1] (DBSF).
+
+    Unlike RRF it keeps how far apart the scores are, so a confident retriever outvotes an unsure one. Mean and σ
+    come from each list's first ``head`` rows, so asking for more results does not change how hits are scored.
+    """
+    fused: dict[K, float] = {}
+    for rows in scored:
+        if not rows:
+            continue
+        values = [score for _, score in rows[:head]]
+        mean = sum(values) / len(values)
+        sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        low, span = mean - 3 * sd, 6 * sd
+        for key, score in rows:
+            norm = 0.5 if span == 0 else min(1.0, max(0.0, (score - low) / span))
+            fused[key] = fused.get(key, 0.0) + norm
+    return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+def chunk_from_payload(payload: Mapping[str, Any]) -> Chunk:
+    """Rebuild a Chunk from a store payload: chunk_id, doc_id, text, start, end, the rest is metadata."""
+    missing = [f for f in CHUNK_FIELDS if f not in payload]
+    if missing:
+        raise DataError(f"store payload lacks {', '.join(missing)} (chunk {payload.get('chunk_id')!r})")
+    metadata = {k: v for k, v in payload.items() if k not in CHUNK_FIELDS}
+    return Chunk(
+        id=str(payload["chunk_id"]),
+        doc_id=str(payload["doc_id"]),
+        text=str(payload["text"]),
+        start=int(payload["start"]),
+        end=int(payload["end"]),
+        metadata=metadata,
+    )
+
+
+class HybridRetriever:
+    """Dense, sparse or hybrid retrieval over a VectorStore; hybrid uses the store's own RRF when it has one."""
+
+    class Config(ComponentConfig):
+        mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="which searches to run")
+        rrf_k: int = Field(60, ge=0, le=10_000, description="RRF constant: score = sum 1/(k + rank)")
+        candidates: int = Field(50, ge=1, le=10_000, description="hits each search contributes before fusion")
+        method: Literal["dbsf", "rrf"] = Field(
+            "dbsf",
+            description="how dense and sparse hits are fused: distribution-based score fusion (scores normalised by "
+            "mean and 3 standard deviations, then summed) or reciprocal rank fusion with rrf_k",
+        )
+        fusion: Literal["engine", "python"] = Field(
+            "python",
+            description="fuse in Python over two searches (fastest in-process), or in the store's own RRF query "
+            "(one round trip: better against a remote server)",
+        )
+
+    def __init__(
+        self,
+        embedder: Any,
+        store: Any,
+        sparse_encoder: Any = None,
+        *,
+        mode: str = "hybrid",
+        rrf_k: int = 60,
+        candidates: int = 50,
+        fusion: str = "python",
+        method: str = "dbsf",
+    ) -> None:
+        try:
+            cfg = self.Config(mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion, method=method)  # validates
+        except ValidationError as e:
+            raise ConfigError(f"{type(self).__name__}: {e}") from e
+        if cfg.mode != "dense" and sparse_encoder is None:
+            raise ConfigError(f"retriever mode {cfg.mode!r} needs a sparse encoder")
+        self.embedder = embedder
+        self.store = store
+        self.sparse_encoder = sparse_encoder
+        self.mode, self.rrf_k, self.candidates, self.fusion = cfg.mode, cfg.rrf_k, cfg.candidates, cfg.fusion
+        self.method = cfg.method
+
+    @classmethod
+    def from_config(
+        cls, config: HybridRetriever.Config, *, embedder: Any, store: Any, sparse_encoder: Any = None, **_: Any
+    ) -> HybridRetriever:
+        return cls(
+            embedder,
+            store,
+            sparse_encoder,
+            mode=config.mode,
+            rrf_k=config.rrf_k,
+            candidates=config.candidates,
+            fusion=config.fusion,
+            method=config.method,
+        )
+
+    async def _embed(self, query: str) -> list[float]:
+        # An embedder may offer a query-specific path (query prefixes); the protocol guarantees embed_batch.
+        embed_query = getattr(self.embedder, "embed_query", None)
+        if embed_query is not None:
+            return list(await embed_query(query))
+        return list((await self.embedder.embed_batch([query]))[0])
+
+    async def retrieve(self, query: str, top_k: int, filter: Mapping[str, Any] | None = None) -> list[Hit]:
+        if top_k <= 0:
+            return []
+        if self.mode == "dense":
+            rows = await self.store.search_dense(await self._embed(query), top_k, filter)
+            return [Hit(chunk_from_payload(p), s, {"dense": s}) for _, s, p in rows]
+        sparse = self.sparse_encoder.encode_query(query)
+        if self.mode == "sparse":
+            rows = await self.store.search_sparse(sparse, top_k, filter)
+            return [Hit(chunk_from_payload(p), s, {"sparse": s}) for _, s, p in rows]
+        vector = await self._embed(query)
+        candidates = max(self.candidates, top_k)
+        hybrid = getattr(self.store, "search_hybrid", None)
+        if self.fusion == "engine" and self.method == "rrf" and hybrid is not None:
+            rows4 = await hybrid(vector, sparse, top_k, filter, candidates=candidates, rrf_k=self.rrf_k)
+            return [Hit(chunk_from_payload(p), s, {**scores, "rrf": s}) for _, s, p, scores in rows4]
+        return await self._fuse_in_python(vector, sparse, top_k, filter, candidates)
+
+    async def _fuse_in_python(
+        self, vector: list[float], sparse: Any, top_k: int, filter: Mapping[str, Any] | None, candidates: int
+    ) -> list[Hit]:
+        dense_rows, sparse_rows = await asyncio.gather(
+            self.store.search_dense(vector, candidates, filter), self.store.search_sparse(sparse, candidates, filter)
+        )
+        payloads: dict[str, Mapping[str, Any]] = {}
+        per: dict[str, dict[str, float]] = {}
+        for name, rows in (("dense", dense_rows), ("sparse", sparse_rows)):
+            for cid, score, payload in rows:
+                payloads.setdefault(cid, payload)
+                per.setdefault(cid, {})[name] = score
+        if self.method == "dbsf":
+            fused = distribution_based_score_fusion(
+                [[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]], head=self.candidates
+            )
+        else:
+            fused = reciprocal_rank_fusion([[r[0] for r in dense_rows], [r[0] for r in sparse_rows]], k=self.rrf_k)
+        return [Hit(chunk_from_payload(payloads[cid]), s, {**per[cid], self.method: s}) for cid, s in fused[:top_k]]
+
+
+__all__ = ["HybridRetriever", "reciprocal_rank_fusion", "distribution_based_score_fusion", "chunk_from_payload"]
