@@ -53,14 +53,14 @@ class RAG:
         self,
         config: PipelineConfig | None = None,
         *,
-        generators: Mapping[str, Any] | None = None,
-        embedder: Any | None = None,
-        store: Any | None = None,
+        generators: Mapping[str, Generator] | None = None,
+        embedder: Embedder | None = None,
+        store: VectorStore | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.config = config or load_pipeline(None)
         self.index_dir = Path(self.config.index_dir)
-        self._generators: dict[str, Any] = dict(generators or {})
+        self._generators: dict[str, Generator] = dict(generators or {})
         self._embedder_override = embedder
         self._store_override = store
         self._clock = clock
@@ -210,7 +210,7 @@ class RAG:
     # Answering -------------------------------------------------------------------------------------
 
     def _assemble(
-        self, question: str, hits: Sequence[Hit], history: Sequence[Message], gen: Any, ledger: Ledger
+        self, question: str, hits: Sequence[Hit], history: Sequence[Message], gen: Generator, ledger: Ledger
     ) -> AssembledPrompt:
         """The prompt planned for ``gen``'s own window and tokenizer."""
         from ragkit.answer.budget import assemble_prompt, counter_for, plan_budget

@@ -83,7 +83,7 @@ def run_ask(args) -> int:
 
     config = load_pipeline(args.config)
     if args.usage_jsonl:
-        ledger = config.settings["ledger"].model_copy(update={"jsonl_path": args.usage_jsonl})
+        ledger = config.ledger.model_copy(update={"jsonl_path": args.usage_jsonl})
         config = replace(config, settings={**config.settings, "ledger": ledger})
     rag = RAG(config)
     flt = json.loads(args.filter) if args.filter else None
@@ -139,7 +139,7 @@ def run_plan(args) -> int:
     config = load_pipeline(args.file)
     print("# resolved pipeline")
     print(config.dump_yaml())
-    budget = config.settings["budget"]
+    budget = config.budget
     print("# token budget")
     for name, spec in config.generators.items():
         window = (

@@ -223,7 +223,7 @@ class CatalogBot:
         messages = [Message("system", system), *history, Message("user", question)]
         with self.tools.toolset() as toolset:
             reply = await ToolLoop(gen, toolset, self.settings.max_tool_rounds).run(
-                messages, max_tokens=self.rag.config.settings["budget"].reserved_output_tokens
+                messages, max_tokens=self.rag.config.budget.reserved_output_tokens
             )
         named = self.catalog.find_mentions(reply.text)
         reply = replace(reply, sources=tuple(product_hit(self.catalog.products[i]) for i in named))
