@@ -75,7 +75,8 @@ def main() -> int:
         return 0
     for r in rows:
         print(
-            f"compressor {r['compressor']:<10} {r['n_chunks']} chunks: ask p50 {r['ask_p50_ms']:.2f} ms (target <= 5 ms); stages {r['stage_p50_ms']}"
+            f"compressor {r['compressor']:<10} {r['n_chunks']} chunks: "
+            f"ask p50 {r['ask_p50_ms']:.2f} ms (target <= 5 ms); stages {r['stage_p50_ms']}"
         )
     return 0
 

@@ -94,7 +94,8 @@ def main() -> int:
             f"{result['ragkit_over_max']} over max"
         )
         print(
-            f"LlamaIndex SentenceSplitter: {result['llamaindex_chars_per_s']:>12,} chars/s  {len(their_chunks)} chunks, "
+            f"LlamaIndex SentenceSplitter: {result['llamaindex_chars_per_s']:>12,} chars/s  "
+            f"{len(their_chunks)} chunks, "
             f"{result['llamaindex_over_max']} over max"
         )
         print(f"speedup: {result['speedup']}x")

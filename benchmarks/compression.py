@@ -146,14 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"config": config.model_dump(), "rows": rows}, indent=2))
         return 0
-    header = f"{'dataset':<9} {'budget':>6} {'n':>5} {'tok before':>10} {'tok after':>9} {'ratio':>6} {'answer kept':>11} {'ms/q':>6}"
+    header = (
+        f"{'dataset':<9} {'budget':>6} {'n':>5} {'tok before':>10} {'tok after':>9} "
+        f"{'ratio':>6} {'answer kept':>11} {'ms/q':>6}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r["ratio"] else "-"
         kept = f"{100 * r['answer_survival']:.1f}%" if r["answer_survival"] is not None else "-"
         print(
-            f"{r['dataset']:<9} {r['budget']:>6} {r['questions']:>5} {r['tokens_before']:>10} {r['tokens_after']:>9} {ratio:>6} {kept:>11} {r['ms_per_question']:>6}"
+            f"{r['dataset']:<9} {r['budget']:>6} {r['questions']:>5} {r['tokens_before']:>10} {r['tokens_after']:>9} "
+            f"{ratio:>6} {kept:>11} {r['ms_per_question']:>6}"
         )
     return 0
 

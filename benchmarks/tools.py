@@ -1,4 +1,5 @@
-"""Tool-round concurrency: N independent 200 ms tools (async and sync) in one round vs one by one; a limit of 10 under 100 calls.
+"""Tool-round concurrency: N independent 200 ms tools (async and sync) in one round vs one by one; a limit of 10
+under 100 calls.
 
 python3 benchmarks/tools.py [--calls 8] [--delay-ms 200] [--json]
 """

@@ -260,7 +260,8 @@ class TiktokenCuts(list):
 
 
 def _tiktoken_cuts(text: str, counter: TiktokenCounter) -> list[int] | None:
-    # Offsets from a per-encoding table of token byte lengths: same result as spans(), without its per-token Python loop.
+    # Offsets from a per-encoding table of token byte lengths:
+    # same result as spans(), without its per-token Python loop.
     try:
         data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     except UnicodeEncodeError:  # lone surrogates: let the counter's own spans() deal with them

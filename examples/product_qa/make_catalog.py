@@ -10,7 +10,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-# id, name, manufacturer, category, volume_l, t_min, t_max, kwh_day, door, (w, d, h) mm, price, currency, monitoring, alarms
+# id, name, manufacturer, category, volume_l, t_min, t_max, kwh_day, door, (w, d, h) mm,
+# price, currency, monitoring, alarms
 PRODUCTS = [
     (
         "LABO-288",
@@ -839,9 +840,11 @@ def markdown(r: dict) -> str:
     lines = [
         f"# {r['id']} — {r['name']}",
         "",
-        f"The {r['name']} by {r['manufacturer']} is {article(r['category'])} {r['category']} with a usable volume of {r['volume_l']} litres "
+        f"The {r['name']} by {r['manufacturer']} is {article(r['category'])} {r['category']} "
+        f"with a usable volume of {r['volume_l']} litres "
         f"and a temperature range of {r['temp_min_c']} °C to {r['temp_max_c']} °C. It is intended for {use_en}. "
-        f"It has {article(r['door'])} {r['door']} door, measures {r['width_mm']} × {r['depth_mm']} × {r['height_mm']} mm (W × D × H) "
+        f"It has {article(r['door'])} {r['door']} door, "
+        f"measures {r['width_mm']} × {r['depth_mm']} × {r['height_mm']} mm (W × D × H) "
         f"and uses about {r['energy_kwh_per_day']} kWh per day. Monitoring: {r['monitoring']}. Alarms: {alarms}. "
         f"List price: {r['price']:.2f} {r['currency']}.",
         "",

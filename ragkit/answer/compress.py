@@ -48,7 +48,9 @@ class ExtractiveCompressorConfig(ComponentConfig):
         0.3,
         ge=0.0,
         le=1.0,
-        description="Share of an adjacent sentence's score a sentence inherits (answers often follow the matching sentence).",
+        description=(
+            "Share of an adjacent sentence's score a sentence inherits (answers often follow the matching sentence)."
+        ),
     )
     chunk_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="Weight of the whole chunk's query coverage in each of its sentences' score."
@@ -57,7 +59,10 @@ class ExtractiveCompressorConfig(ComponentConfig):
         2.0,
         ge=1.0,
         le=10.0,
-        description="Multiplier on query terms with digits (numbers, ids like LABO-288): exact identifiers are the most specific evidence.",
+        description=(
+            "Multiplier on query terms with digits (numbers, ids like LABO-288): "
+            "exact identifiers are the most specific evidence."
+        ),
     )
     lead_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Bonus for a chunk's first sentence, which usually names its topic."
@@ -66,14 +71,19 @@ class ExtractiveCompressorConfig(ComponentConfig):
         0.3,
         ge=0.0,
         le=1.0,
-        description="Weight of terms from the best sentences added to the query (pseudo-relevance feedback; helps multi-hop questions).",
+        description=(
+            "Weight of terms from the best sentences added to the query "
+            "(pseudo-relevance feedback; helps multi-hop questions)."
+        ),
     )
     feedback_sentences: int = Field(3, ge=0, le=20, description="How many top sentences feed the query expansion.")
     length_exponent: float = Field(
         0.7,
         ge=0.0,
         le=1.0,
-        description="Packing order is score / tokens**exponent; 1 is pure relevance per token, lower favours longer sentences.",
+        description=(
+            "Packing order is score / tokens**exponent; 1 is pure relevance per token, lower favours longer sentences."
+        ),
     )
     reorder: str = Field(
         "none",
@@ -274,7 +284,7 @@ class ExtractiveCompressor:
 
         semantic = self._cosines(query, sentences) if self._embed is not None else None
         base = []
-        for k, s in enumerate(sentences):
+        for k in range(len(sentences)):
             value = lexical[k]
             if semantic is not None:
                 value = (1 - c.embedding_weight) * value + c.embedding_weight * semantic[k]

@@ -74,13 +74,12 @@ def _terms(text: str) -> tuple[str, ...]:
 
 
 def terms(text: str) -> list[str]:
-    """Index terms: lower-cased light stems; numbers and ids with digits (LABO-288, 3.5, 1,000) stay whole; CJK as bigrams."""
+    """Index terms: lower-cased light stems; numbers and ids with digits (LABO-288, 3.5) stay whole; CJK as bigrams."""
     # The same chunks come back across questions; their sentences are re-scored each time.
     return list(_terms(text))
 
 
 def _terms_uncached(text: str) -> list[str]:
-    """Index terms: lower-cased light stems; numbers and ids with digits (LABO-288, 3.5, 1,000) stay whole; CJK as bigrams."""
     out: list[str] = []
     for m in _RUN.finditer(text.lower()):
         run = m.group(0).strip(".,:'’")

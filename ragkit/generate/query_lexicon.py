@@ -54,7 +54,8 @@ COMPARISON = frozenset(
     "compare compared comparison vs versus than larger smaller bigger more less fewer older younger earlier later "
     "higher lower longer shorter same difference different differ similar better worse first last "
     "vergleiche vergleich vergleichen größer kleiner mehr weniger als älter jünger früher später höher niedriger "
-    "länger kürzer unterschied unterschiede unterscheidet gleich gleiche gleichen selbe selben besser schlechter".split()
+    "länger kürzer unterschied unterschiede unterscheidet gleich gleiche gleichen selbe selben "
+    "besser schlechter".split()
 )
 COMPARATIVE_ER = re.compile(r"^[a-zäöü]{3,}er$")  # "richer", "taller"; only counted when "than"/"als" follows
 ALTERNATIVE = frozenset({"or", "oder", "either", "entweder"})
@@ -62,20 +63,23 @@ RELATIVE = frozenset({"who", "whom", "whose", "which", "that", "where", "when"})
 RELATIVE_DE = frozenset({"der", "die", "das", "dessen", "deren", "welcher", "welche", "welches", "denen", "dem", "den"})
 PREPOSITIONS = frozenset("in on at of for by with from to during under into".split())
 SUBORDINATORS = frozenset(
-    "because although while whereas since if unless after before weil obwohl während dass damit wenn falls nachdem bevor".split()
+    "because although while whereas since if unless after before "
+    "weil obwohl während dass damit wenn falls nachdem bevor".split()
 )
 TOOLS = frozenset(
     "price prices cost costs cheapest cheaper expensive budget under below above over least most maximum minimum "
     "filter sort sorted list all count total sum average between within "
     "preis preise kostet kosten günstigste günstigsten billigste billigsten teuerste teuersten unter über unterhalb "
-    "oberhalb mindestens höchstens maximal minimal liste alle sortiere filtere zwischen summe durchschnitt anzahl".split()
+    "oberhalb mindestens höchstens maximal minimal liste alle sortiere filtere "
+    "zwischen summe durchschnitt anzahl".split()
 )
 TOOL_PHRASES = re.compile(
     r"\bhow (?:many|much)\b|\bwie (?:viele?|teuer)\b|\blist all\b|\bat (?:least|most)\b", re.IGNORECASE
 )
 POSSESSIVE = re.compile(r"\bthe\s+(?:[\w-]+\s+){1,3}?of\s+(?:the|a|an|his|her|its|their)\b", re.IGNORECASE)
 POSSESSIVE_DE = re.compile(r"\b(?:der|die|das|den|dem)\s+[\w-]+\s+(?:des|der|eines|einer)\s+\w+", re.IGNORECASE)
-# "the county where ...", "a university that ...": an entity described by a relative clause, the bridge of a multi-hop question.
+# "the county where ...", "a university that ...":
+# an entity described by a relative clause, the bridge of a multi-hop question.
 DESCRIBED = re.compile(r"\b(?:the|a|an)\s+(?:[\w'’-]+\s+){1,3}?(?:who|whom|whose|that|which|where)\b", re.IGNORECASE)
 DESCRIBED_DE = re.compile(
     r"\b(?:der|die|das|den|dem|ein|eine|einen|einem)\s+(?:[\w-]+\s+){0,2}[\w-]+,\s*(?:der|die|das|dessen|deren|welche[rsnm]?|wo)\b",
@@ -84,9 +88,11 @@ DESCRIBED_DE = re.compile(
 # A noun described by a participle or a fixed linking phrase ("a film starring ...", "a game designed by ...",
 # "known as", "ein Film mit ... in der Hauptrolle"): bridge questions hide their middle entity this way.
 REDUCED = re.compile(
-    r"\b(?:[\w-]+(?:ed|en|wn|ng) by|starring|featuring|based (?:on|in)|known (?:as|for)|located in|named after|founded by|"
+    r"\b(?:[\w-]+(?:ed|en|wn|ng) by|starring|featuring|based (?:on|in)|known (?:as|for)|"
+    r"located in|named after|founded by|"
     r"born in|headquartered in|home to|"
-    r"gespielt von|geschrieben von|gegründet von|bekannt (?:als|für)|basierend auf|benannt nach|geboren in|mit [\w\s]{1,40} in der Hauptrolle|"
+    r"gespielt von|geschrieben von|gegründet von|bekannt (?:als|für)|basierend auf|benannt nach|"
+    r"geboren in|mit [\w\s]{1,40} in der Hauptrolle|"
     r"(?:ge[\wäöü]+t|ge[\wäöü]+en) von)\b",
     re.IGNORECASE,
 )

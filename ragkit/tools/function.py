@@ -63,7 +63,8 @@ class FunctionTool:
             raise ConfigError(f"tool name {self.name!r} must be 1-64 letters, digits, '_' or '-'")
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
-        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        # A callable object counts as async when its class's __call__ is a coroutine function.
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
         self.args_model = _arguments_model(fn, self.name, arg_docs)
         self.parameters: dict[str, Any] = _clean_schema(self.args_model.model_json_schema())
         self.parameters.setdefault("properties", {})
@@ -136,7 +137,7 @@ class FunctionTool:
 
 
 def tool(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
-    """Decorator: ``@tool`` or ``@tool(timeout_s=5, side_effects=True, ...)`` turns a function into a ``FunctionTool``."""
+    """Decorator: ``@tool`` or ``@tool(timeout_s=5, side_effects=True)`` makes a function a ``FunctionTool``."""
     if fn is None:
         return lambda f: FunctionTool.from_function(f, **options)
     return FunctionTool.from_function(fn, **options)
@@ -182,7 +183,8 @@ def _arguments_model(fn: Callable[..., Any], tool_name: str, arg_docs: Mapping[s
     for pname, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise ConfigError(
-                f"tool {tool_name!r}: parameter {pname!r} must be a named keyword-able parameter, not *args/**kwargs/positional-only"
+                f"tool {tool_name!r}: parameter {pname!r} must be a named keyword-able parameter, "
+                f"not *args/**kwargs/positional-only"
             )
         if pname.startswith("_"):
             raise ConfigError(f"tool {tool_name!r}: parameter {pname!r} cannot start with '_'")

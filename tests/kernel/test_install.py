@@ -49,7 +49,8 @@ def test_non_editable_install_exposes_providers(tmp_path):
         "import importlib, ragkit, ragkit.providers as p; "
         "assert p.__file__.startswith(%r), p.__file__; "
         "[importlib.import_module('ragkit.providers.' + m) for m in "
-        "('openai', 'anthropic', 'gemini', 'ollama', 'llamacpp', 'qdrant_edge', 'qdrant_server', 'sentence_transformers')]; "
+        "('openai', 'anthropic', 'gemini', 'ollama', 'llamacpp', "
+        "'qdrant_edge', 'qdrant_server', 'sentence_transformers')]; "
         "import ragkit.cli; ragkit.cli.build_parser(); print('ok')"
     ) % str(target)
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}

@@ -1,4 +1,5 @@
-"""Parallel tool calls end to end: ``ToolLoop`` + ``Toolset`` over each provider's real SDK and a scripted server on 127.0.0.1.
+"""Parallel tool calls end to end: ``ToolLoop`` + ``Toolset`` over each provider's real SDK and a scripted server
+on 127.0.0.1.
 
 The model asks for two tools at once in its provider's wire format; the tools really run (concurrently); the next
 request must carry their results in exactly the shape that provider requires; then the model answers in text.
@@ -107,7 +108,8 @@ def no_retry() -> RetryPolicy:
     return RetryPolicy(RetryConfig(max_attempts=1))
 
 
-# Each tool-calling reply reports 20 input / 5 output tokens, each answer 30 / 8, so summed usage says how many calls ran.
+# Each tool-calling reply reports 20 input / 5 output tokens, each answer 30 / 8,
+# so summed usage says how many calls ran.
 
 
 def _openai() -> Backend:

@@ -85,7 +85,7 @@ def test_schema_from_typed_signature_and_docstring():
         price: float = 1.5,
         urgent: bool = False,
         note: Optional[str] = None,
-        tags: list[str] = [],
+        tags: list[str] = [],  # noqa: B006 (the schema's default is under test)
         mode: Literal["fast", "cheap"] = "fast",
         ship_to: Optional[Address] = None,
         title: str = "",
