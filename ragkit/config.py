@@ -55,7 +55,7 @@ class ComponentSpec:
         return {"type": self.type, **self.config.model_dump(mode="json", exclude_defaults=True)}
 
 
-SINGLE_ROLES = ("chunker", "embedder", "store", "retriever", "reranker", "compressor", "router")
+SINGLE_ROLES = ("chunker", "embedder", "store", "sparse", "retriever", "reranker", "compressor", "router")
 SETTINGS = {"retrieval": RetrievalSettings, "budget": BudgetSettings, "ledger": LedgerSettings}
 TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", *SINGLE_ROLES, *SETTINGS}
 
@@ -144,6 +144,7 @@ DEFAULTS: dict[str, Any] = {
     "chunker": {"type": "recursive"},
     "embedder": {"type": "minilm_onnx"},
     "store": {"type": "qdrant_edge"},
+    "sparse": {"type": "bm25"},
     "retriever": {"type": "hybrid"},
     "reranker": {"type": "none"},
     "compressor": {"type": "extractive"},

@@ -40,6 +40,38 @@ def language_of(text: str) -> Lang:
     return "de" if is_german(text) else "en"
 
 
+# Alphabetic characters outside the Latin script outnumbering Latin ones mark text neither English nor German.
+def _non_latin_share(text: str) -> float:
+    latin = other = 0
+    for ch in text:
+        if ch.isalpha():
+            if ch.isascii() or "LATIN" in unicodedata.name(ch, ""):
+                latin += 1
+            else:
+                other += 1
+    return other / (latin + other) if latin + other else 0.0
+
+
+UNDETERMINED = "und"  # ISO 639-2 code for "undetermined": a language this detector does not know
+
+
+def detect_language(text: str) -> str | None:
+    """"en" or "de" by word votes (umlauts/ß break ties towards German), ``UNDETERMINED`` for text mostly outside
+    the Latin script, None when a Latin text gives no evidence either way (ids, numbers, names)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    de = sum(w in _GERMAN_WORDS for w in words)
+    en = sum(w in _ENGLISH_WORDS for w in words)
+    if any(ch in text for ch in "äöüÄÖÜß"):
+        de += 1
+    if de > en:
+        return "de"
+    if en > de:
+        return "en"
+    if words and _non_latin_share(text) > 0.5:
+        return UNDETERMINED
+    return None
+
+
 def abstention_phrase(question: str) -> str:
     """The fixed "don't know" sentence in the question's language."""
     return ABSTENTION_DE if is_german(question) else ABSTENTION_EN
@@ -89,6 +121,8 @@ __all__ = [
     "ABSTENTION_PATTERNS",
     "is_german",
     "language_of",
+    "detect_language",
+    "UNDETERMINED",
     "abstention_phrase",
     "abstention_match",
     "is_abstention",

@@ -100,9 +100,8 @@ class RAG:
 
     @cached_property
     def sparse_encoder(self) -> Any:
-        from ragkit.retrieve.sparse import Bm25Encoder
-
-        return Bm25Encoder()
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        return build_component(self.config.components["sparse"], index_dir=str(self.index_dir))
 
     @cached_property
     def retriever(self) -> Retriever:

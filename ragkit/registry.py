@@ -8,7 +8,7 @@ from typing import Any
 
 from ragkit.errors import ConfigError
 
-ROLES = ("chunker", "embedder", "store", "retriever", "reranker", "compressor", "generator", "router")
+ROLES = ("chunker", "embedder", "store", "sparse", "retriever", "reranker", "compressor", "generator", "router")
 
 _BUILTIN: dict[str, dict[str, str]] = {
     "chunker": {
@@ -27,6 +27,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
     "store": {
         "qdrant_edge": "ragkit.providers.qdrant_edge:QdrantEdgeStore",
         "qdrant": "ragkit.providers.qdrant_server:QdrantServerStore",
+    },
+    "sparse": {
+        "bm25": "ragkit.retrieve.sparse:Bm25Encoder",
     },
     "retriever": {
         "hybrid": "ragkit.retrieve.hybrid:HybridRetriever",

@@ -251,7 +251,7 @@ class Indexer:
         report.embed_seconds += embedded.seconds
         if new_chunks:
             report.chunks_embedded += len(new_chunks)
-            sparse = [self.sparse.encode_document(c.text) for c in new_chunks] if self.sparse else None
+            sparse = self.sparse.encode_documents([c.text for c in new_chunks]) if self.sparse else None
             await self.store.upsert(
                 [c.id for c in new_chunks], embedded.vectors, [chunk_payload(c) for c in new_chunks], sparse
             )

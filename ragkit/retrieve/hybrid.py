@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense + BM25 sparse search fused by score distribution (default) or reciprocal rank, or either alone."""
+"""Hybrid retrieval: dense + BM25 sparse searches fused by weighted score normalisation (DBSF or min-max) or by
+reciprocal rank, or either search alone."""
 
 from __future__ import annotations
 
@@ -29,26 +30,49 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], k: int = 60) -> list
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def distribution_based_score_fusion(
-    scored: Sequence[Sequence[tuple[K, float]]], *, head: int | None = None
-) -> list[tuple[K, float]]:
-    """Fuse scored lists by summing each list's scores mapped from [mean - 3σ, mean + 3σ] to [0, 1] (DBSF).
+def _normalisers(values: Sequence[float], method: str) -> tuple[float, float]:
+    """(low, span) mapping a score list onto [0, 1]: mean ± 3σ (DBSF) or min..max."""
+    if method == "minmax":
+        low = min(values)
+        return low, max(values) - low
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return mean - 3 * sd, 6 * sd
 
-    Unlike RRF it keeps how far apart the scores are, so a confident retriever outvotes an unsure one. Mean and σ
-    come from each list's first ``head`` rows, so asking for more results does not change how hits are scored.
+
+def normalised_score_fusion(
+    scored: Sequence[Sequence[tuple[K, float]]],
+    *,
+    weights: Sequence[float] | None = None,
+    method: Literal["dbsf", "minmax"] = "dbsf",
+    head: int | None = None,
+) -> list[tuple[K, float]]:
+    """Fuse scored lists by a weighted sum of each list's scores mapped onto [0, 1].
+
+    ``dbsf`` maps [mean - 3σ, mean + 3σ] (distribution-based score fusion), ``minmax`` maps [min, max]. Unlike RRF
+    both keep how far apart the scores are, so a confident retriever outvotes an unsure one. The statistics come
+    from each list's first ``head`` rows, so asking for more results does not change how hits are scored; a key
+    missing from a list gets 0 from it. Ties keep first-seen order.
     """
+    weights = weights or [1.0] * len(scored)
+    if len(weights) != len(scored):
+        raise ConfigError(f"{len(weights)} fusion weights for {len(scored)} result lists")
     fused: dict[K, float] = {}
-    for rows in scored:
+    for rows, weight in zip(scored, weights):
         if not rows:
             continue
-        values = [score for _, score in rows[:head]]
-        mean = sum(values) / len(values)
-        sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-        low, span = mean - 3 * sd, 6 * sd
+        low, span = _normalisers([score for _, score in rows[:head]], method)
         for key, score in rows:
             norm = 0.5 if span == 0 else min(1.0, max(0.0, (score - low) / span))
-            fused[key] = fused.get(key, 0.0) + norm
+            fused[key] = fused.get(key, 0.0) + weight * norm
     return sorted(fused.items(), key=lambda kv: -kv[1])
+
+
+def distribution_based_score_fusion(
+    scored: Sequence[Sequence[tuple[K, float]]], *, head: int | None = None, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
+    """Unweighted (or weighted) DBSF: ``normalised_score_fusion`` with ``method="dbsf"``."""
+    return normalised_score_fusion(scored, weights=weights, method="dbsf", head=head)
 
 
 def chunk_from_payload(payload: Mapping[str, Any]) -> Chunk:
@@ -74,10 +98,17 @@ class HybridRetriever:
         mode: Literal["hybrid", "dense", "sparse"] = Field("hybrid", description="which searches to run")
         rrf_k: int = Field(60, ge=0, le=10_000, description="RRF constant: score = sum 1/(k + rank)")
         candidates: int = Field(50, ge=1, le=10_000, description="hits each search contributes before fusion")
-        method: Literal["dbsf", "rrf"] = Field(
+        method: Literal["dbsf", "minmax", "rrf"] = Field(
             "dbsf",
             description="how dense and sparse hits are fused: distribution-based score fusion (scores normalised by "
-            "mean and 3 standard deviations, then summed) or reciprocal rank fusion with rrf_k",
+            "mean and 3 standard deviations), min-max normalisation, each then summed with dense_weight, or "
+            "reciprocal rank fusion with rrf_k",
+        )
+        dense_weight: float = Field(
+            0.5,
+            ge=0.0,
+            le=1.0,
+            description="share of the dense score in dbsf/minmax fusion; BM25 gets the rest",
         )
         fusion: Literal["engine", "python"] = Field(
             "python",
@@ -96,9 +127,12 @@ class HybridRetriever:
         candidates: int = 50,
         fusion: str = "python",
         method: str = "dbsf",
+        dense_weight: float = 0.5,
     ) -> None:
         try:
-            cfg = self.Config(mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion, method=method)  # validates
+            cfg = self.Config(
+                mode=mode, rrf_k=rrf_k, candidates=candidates, fusion=fusion, method=method, dense_weight=dense_weight
+            )
         except ValidationError as e:
             raise ConfigError(f"{type(self).__name__}: {e}") from e
         if cfg.mode != "dense" and sparse_encoder is None:
@@ -107,7 +141,7 @@ class HybridRetriever:
         self.store = store
         self.sparse_encoder = sparse_encoder
         self.mode, self.rrf_k, self.candidates, self.fusion = cfg.mode, cfg.rrf_k, cfg.candidates, cfg.fusion
-        self.method = cfg.method
+        self.method, self.dense_weight = cfg.method, cfg.dense_weight
 
     @classmethod
     def from_config(
@@ -122,6 +156,7 @@ class HybridRetriever:
             candidates=config.candidates,
             fusion=config.fusion,
             method=config.method,
+            dense_weight=config.dense_weight,
         )
 
     async def _embed(self, query: str) -> list[float]:
@@ -131,8 +166,19 @@ class HybridRetriever:
             return list(await embed_query(query))
         return list((await self.embedder.embed_batch([query]))[0])
 
+    def no_terms_reason(self, query: str) -> str | None:
+        """Why ``query`` can find nothing (blank, or only stopwords), or None when it is searchable."""
+        if not query.strip():
+            return "the query is empty"
+        if self.sparse_encoder is not None and not self.sparse_encoder.encode_query(query).indices:
+            return f"the query {query!r} has no searchable words (only stopwords or punctuation)"
+        return None
+
     async def retrieve(self, query: str, top_k: int, filter: Mapping[str, Any] | None = None) -> list[Hit]:
-        if top_k <= 0:
+        """The best ``top_k`` hits; none, with the reason logged, for a blank or stopword-only query."""
+        reason = self.no_terms_reason(query) if top_k > 0 else "top_k <= 0"
+        if reason is not None:
+            log.info("no hits: %s", reason)
             return []
         if self.mode == "dense":
             rows = await self.store.search_dense(await self._embed(query), top_k, filter)
@@ -161,13 +207,22 @@ class HybridRetriever:
             for cid, score, payload in rows:
                 payloads.setdefault(cid, payload)
                 per.setdefault(cid, {})[name] = score
-        if self.method == "dbsf":
-            fused = distribution_based_score_fusion(
-                [[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]], head=self.candidates
+        if self.method != "rrf":
+            fused = normalised_score_fusion(
+                [[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]],
+                weights=(self.dense_weight, 1.0 - self.dense_weight),
+                method=self.method,  # type: ignore[arg-type]
+                head=self.candidates,
             )
         else:
             fused = reciprocal_rank_fusion([[r[0] for r in dense_rows], [r[0] for r in sparse_rows]], k=self.rrf_k)
         return [Hit(chunk_from_payload(payloads[cid]), s, {**per[cid], self.method: s}) for cid, s in fused[:top_k]]
 
 
-__all__ = ["HybridRetriever", "reciprocal_rank_fusion", "distribution_based_score_fusion", "chunk_from_payload"]
+__all__ = [
+    "HybridRetriever",
+    "reciprocal_rank_fusion",
+    "normalised_score_fusion",
+    "distribution_based_score_fusion",
+    "chunk_from_payload",
+]

@@ -14,6 +14,7 @@ from ragkit.retrieve.hybrid import (
     HybridRetriever,
     chunk_from_payload,
     distribution_based_score_fusion,
+    normalised_score_fusion,
     reciprocal_rank_fusion,
 )
 from ragkit.retrieve.sparse import Bm25Encoder
@@ -139,11 +140,38 @@ async def test_python_fusion_for_stores_without_engine_fusion(store):
     sparse_rows = await store.search_sparse(enc.encode_query("MED-COOL-300 vaccines"), 6)
     dense, sparse = [r[0] for r in dense_rows], [r[0] for r in sparse_rows]
     assert [(h.chunk.id, h.score) for h in hits] == reciprocal_rank_fusion([dense, sparse])[:3]
-    hits = await HybridRetriever(emb, Plain(store), enc, candidates=6).retrieve("MED-COOL-300 vaccines", 3)
-    expected = distribution_based_score_fusion([[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]])[:3]
-    assert [h.chunk.id for h in hits] == [k for k, _ in expected]
-    assert [h.score for h in hits] == pytest.approx([v for _, v in expected])
-    assert hits[0].score == hits[0].rank_scores["dbsf"]
+    for method, w in (("dbsf", 0.5), ("minmax", 0.7)):
+        hits = await HybridRetriever(emb, Plain(store), enc, candidates=6, method=method, dense_weight=w).retrieve(
+            "MED-COOL-300 vaccines", 3
+        )
+        expected = normalised_score_fusion(
+            [[r[:2] for r in dense_rows], [r[:2] for r in sparse_rows]], weights=(w, 1 - w), method=method
+        )[:3]
+        assert [h.chunk.id for h in hits] == [k for k, _ in expected]
+        assert [h.score for h in hits] == pytest.approx([v for _, v in expected])
+        assert hits[0].score == hits[0].rank_scores[method]
+
+
+async def test_blank_or_stopword_only_query_finds_nothing_and_says_why(store, caplog):
+    r = HybridRetriever(FakeEmbedder(64), store, Bm25Encoder(avg_doc_len=10))
+    with caplog.at_level("INFO", logger="ragkit.retrieve.hybrid"):
+        assert await r.retrieve("   ", 5) == []
+        assert await r.retrieve("what is the", 5) == []
+        assert await r.retrieve("was ist das", 5) == []
+    assert "the query is empty" in caplog.text and "only stopwords" in caplog.text
+    assert r.no_terms_reason("MED-COOL-300") is None and await r.retrieve("MED-COOL-300", 5)
+
+
+def test_weighted_minmax_by_hand():
+    a = [("x", 3.0), ("y", 2.0), ("z", 1.0)]
+    b = [("z", 9.0), ("w", 5.0)]
+    fused = dict(normalised_score_fusion([a, b], weights=(0.25, 0.75), method="minmax"))
+    assert fused == pytest.approx({"x": 0.25, "y": 0.125, "z": 0.75, "w": 0.0})
+    assert normalised_score_fusion([a, b], weights=(0.5, 0.5)) == [
+        (k, v / 2) for k, v in distribution_based_score_fusion([a, b])
+    ]
+    with pytest.raises(ConfigError, match="2 fusion weights for 1"):
+        normalised_score_fusion([a], weights=(0.5, 0.5))
 
 
 def test_dbsf_by_hand():

@@ -21,14 +21,60 @@ def test_product_ids_kept_whole_and_split():
     assert "der" not in terms and "und" not in terms
 
 
-def test_unicode_casefold_and_light_stemming():
+def test_unicode_casefold_and_snowball_stems_per_language():
     a = Bm25Analyzer()
     assert a.terms("KÜHLSCHRÄNKE Straße") == a.terms("kühlschränke STRASSE")
-    assert a.terms("freezers")[0] == a.terms("freezer")[0]
-    assert a.terms("Geräte")[0] == a.terms("Gerät")[0]
-    assert a.terms("glasses")[0] == "glass"
-    assert Bm25Analyzer(stem=False).terms("freezers") == ["freezers"]
-    assert a.terms("the of and") == []
+    assert a.terms("freezers")[0] == a.terms("freezer")[0] == "freezer"
+    assert a.terms("running")[0] == a.terms("runs")[0] == "run"  # Snowball, not just plural endings
+    assert a.terms("Die Geräte")[0] == a.terms("das Gerät")[0]
+    assert a.terms("Die Kühlschränke im Labor") == a.terms("der Kühlschrank im Labor")
+    assert Bm25Analyzer(stemmer="none").terms("freezers") == ["freezers"]
+    assert a.terms("the of and") == [] and a.terms("und der die") == []
+
+
+def test_light_stemmer_reproduces_the_first_analyzer():
+    a = Bm25Analyzer(stemmer="light")
+    assert a.terms("freezers glasses Geräte") == ["freezer", "glass", "gerät"]
+    assert a.terms("the und nicht") == [] and a.terms("not") == ["not"]
+
+
+def test_language_chosen_per_paragraph_and_per_query():
+    a = Bm25Analyzer()
+    text = "The laboratory refrigerators hold 288 litres.\n\nDie Laborkühlschränke haben 288 Liter Nutzinhalt."
+    terms = a.terms(text)
+    assert "refriger" in terms and "laborkuhlschrank" in terms  # English stems, then German stems
+    assert "die" not in terms and "the" not in terms
+    assert a.query_terms("Welche Laborkühlschränke gibt es?") == ["laborkuhlschrank"]
+    assert a.query_terms("Which refrigerators are there?") == ["refriger"]
+
+
+def test_query_without_language_evidence_uses_the_corpus_languages(tmp_path):
+    enc = Bm25Encoder()
+    enc.encode_documents(["Das Gerät kühlt die Proben."] * 3 + ["The freezer cools the samples."] * 7)
+    assert set(enc.analyzer.query_languages) == {"en", "de"}
+    assert {"gerat", "gerät"} >= set(enc.analyzer.query_terms("Geräte")) and enc.analyzer.query_terms("Geräte")
+    en_only = Bm25Encoder()
+    en_only.encode_documents(["The freezer cools the samples."])
+    assert en_only.analyzer.query_languages == ("en",)
+
+
+def test_language_without_stemmer_falls_back_and_says_so_once(caplog):
+    a = Bm25Analyzer()
+    with caplog.at_level("WARNING", logger="ragkit.retrieve.sparse"):
+        first = a.terms("Быстрые холодильники работают")
+        a.terms("Морозильники стоят")
+    assert first == ["быстрые", "холодильники", "работают"]  # whole words, no stems
+    assert sum("no Snowball stemmer" in r.message for r in caplog.records) == 1
+    fixed = Bm25Analyzer(language="ja")
+    with caplog.at_level("WARNING", logger="ragkit.retrieve.sparse"):
+        assert fixed.terms("freezers") == ["freezers"]
+    assert "'ja'" in caplog.records[-1].message
+
+
+def test_codes_with_digits_and_parts_stay_unstemmed():
+    a = Bm25Analyzer()
+    assert a.terms("LKUv1610 units") == ["lkuv1610", "unit"]
+    assert a.terms("MED-COOL-300s") == ["med-cool-300s", "med", "cool", "300s"]
 
 
 def test_term_ids_are_stable_across_processes():
@@ -52,12 +98,54 @@ def test_document_weights_follow_bm25_tf_saturation():
     assert set(q.values) == {1.0} and len(q.indices) == 4  # freezer, labo-288, labo, 288
 
 
-def test_running_average_length():
+def test_batch_joins_the_statistics_before_it_is_weighted():
     enc = Bm25Encoder()
-    enc.encode_document("a1 b1")
-    enc.encode_document("a1 b1 c1 d1 e1 f1")
-    assert enc._total_len / enc._docs == 4  # noqa: SLF001 - the running mean is the documented behaviour
+    short, long_ = enc.encode_documents(["a1 b1", "a1 b1 c1 d1 e1 f1"])
+    assert enc.stats.avg_doc_len == 4
+    norm = 1.2 * (1 - 0.75 + 0.75 * 2 / 4)
+    assert dict(zip(short.indices, short.values))[term_id("a1")] == pytest.approx(2.2 / (1 + norm))
     assert Bm25Encoder.from_config(Bm25Encoder.Config(avg_doc_len=50)).avg_doc_len == 50
+
+
+def test_corpus_statistics_persist_with_the_index(tmp_path, caplog):
+    cfg = Bm25Encoder.Config(k1=0.9, b=0.4)
+    enc = Bm25Encoder.from_config(cfg, index_dir=tmp_path)
+    enc.encode_documents(["one two three four", "Der Kühlschrank kühlt."])
+    again = Bm25Encoder.from_config(cfg, index_dir=tmp_path)
+    assert (again.stats.docs, again.stats.total_len) == (enc.stats.docs, enc.stats.total_len) == (2, 6)
+    assert again.stats.languages == {"en": 1, "de": 1}
+    assert again.encode_document("one two") == enc.encode_document("one two")
+    with caplog.at_level("WARNING", logger="ragkit.retrieve.sparse"):
+        Bm25Encoder.from_config(Bm25Encoder.Config(stemmer="light"), index_dir=tmp_path)
+    assert "re-index" in caplog.text
+    (tmp_path / "bm25_stats.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="bm25_stats.json.*re-index"):
+        Bm25Encoder.from_config(cfg, index_dir=tmp_path)
+
+
+def test_every_knob_reaches_the_encoder_from_yaml(tmp_path):
+    from ragkit.config import parse_pipeline
+    from ragkit.pipeline import RAG
+
+    yaml_data = {
+        "index_dir": str(tmp_path),
+        "sparse": {
+            "type": "bm25",
+            "k1": 0.9,
+            "b": 0.4,
+            "language": "de",
+            "stopwords": False,
+            "extra_stopwords": ["Preis"],
+        },
+    }
+    enc = RAG(parse_pipeline(yaml_data)).sparse_encoder
+    assert (enc.k1, enc.b, enc.analyzer.language, enc.analyzer.stopwords) == (0.9, 0.4, "de", False)
+    assert enc.analyzer.terms("der Preis") == ["der"]
+    assert enc.path == tmp_path / "bm25_stats.json"
+    from ragkit.yaml_source import ConfigValidationError
+
+    with pytest.raises(ConfigValidationError, match="sparse.language"):
+        parse_pipeline({"sparse": {"type": "bm25", "language": "German!"}})
 
 
 CORPUS = [
@@ -73,7 +161,7 @@ CORPUS = [
 def bm25_scores(query: str) -> list[float]:
     """Score the corpus by the encoder's weights times the textbook IDF (what Qdrant's IDF modifier applies)."""
     enc = Bm25Encoder(avg_doc_len=sum(len(Bm25Analyzer().terms(t)) for t in CORPUS) / len(CORPUS))
-    docs = [dict(zip(v.indices, v.values)) for v in map(enc.encode_document, CORPUS)]
+    docs = [dict(zip(v.indices, v.values)) for v in enc.encode_documents(CORPUS)]
     n = len(docs)
     scores = []
     for d in docs:
