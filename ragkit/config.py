@@ -58,13 +58,17 @@ class ComponentSpec:
 SINGLE_ROLES = ("chunker", "embedder", "store", "sparse", "retriever", "reranker", "compressor", "router")
 SETTINGS = {"retrieval": RetrievalSettings, "budget": BudgetSettings, "ledger": LedgerSettings}
 TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", *SINGLE_ROLES, *SETTINGS}
+TOP_LEVEL |= {"conversation", "response_cache"}  # settings defined in ragkit.answer (see _settings_models)
 
 
 def _settings_models() -> dict[str, type[ComponentConfig]]:
+    from ragkit.answer.conversation import ConversationSettings
+    from ragkit.answer.response_cache import ResponseCacheSettings
     from ragkit.generate.routed import RoutedGeneratorConfig
     from ragkit.retry import RetryConfig
 
-    return {**SETTINGS, "retry": RetryConfig, "routing": RoutedGeneratorConfig}
+    extra = {"conversation": ConversationSettings, "response_cache": ResponseCacheSettings}
+    return {**SETTINGS, "retry": RetryConfig, "routing": RoutedGeneratorConfig, **extra}
 
 
 @dataclass(frozen=True)

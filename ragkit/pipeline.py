@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
+from ragkit import tracing
 from ragkit._aio import run_sync
 from ragkit.config import AppBuild, ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import ConfigError
@@ -120,7 +121,7 @@ class RAG:
     @cached_property
     def compressor(self) -> Compressor | None:
         spec = self.config.components.get("compressor")
-        return build_component(spec) if spec else None
+        return tracing.traced(build_component(spec), "compress", "compress") if spec else None
 
     @cached_property
     def router(self) -> Router | None:
@@ -135,6 +136,12 @@ class RAG:
 
         prices = self.config.ledger.prices
         return PriceTable.from_mapping(prices, source="ledger.prices") if prices else PriceTable()
+
+    @cached_property
+    def response_cache(self) -> Any:
+        from ragkit.answer.response_cache import ResponseCache
+
+        return ResponseCache.from_settings(self.config.settings["response_cache"], self.index_dir)
 
     @cached_property
     def routed_generator(self) -> RoutedGenerator | None:
@@ -159,7 +166,8 @@ class RAG:
                     f"no generator named {name!r}; configured: {', '.join(self.config.generators) or 'none'}"
                 )
             self._generators[name] = build_component(spec, retry=self.retry)
-        return self._generators[name]
+        gen = self._generators[name]
+        return gen if self.response_cache is None else self.response_cache.wrap(gen)
 
     # Indexing and search -------------------------------------------------------------------------
 
@@ -200,7 +208,8 @@ class RAG:
             # Nothing reorders the hits, so fetching extra candidates would only cost time.
             return list(await self.retriever.retrieve(query, top_k, filter))
         hits = await self.retriever.retrieve(query, max(top_k, settings.candidates), filter)
-        hits = await self.reranker.rerank(query, hits, top_k)
+        with tracing.span("rerank"):
+            hits = await self.reranker.rerank(query, hits, top_k)
         return list(hits[:top_k])
 
     def search(self, query: str, **kwargs: Any) -> list[Hit]:
@@ -220,14 +229,15 @@ class RAG:
         count = counter_for(gen)
         system = system_prompt_for(question)
         with ledger.stage("assemble"):
-            plan = plan_budget(
-                window,
-                system_prompt=system,
-                history=history,
-                question=question,
-                reserved_output=budget.reserved_output_tokens,
-                count=count,
-            )
+            with tracing.span("plan"):
+                plan = plan_budget(
+                    window,
+                    system_prompt=system,
+                    history=history,
+                    question=question,
+                    reserved_output=budget.reserved_output_tokens,
+                    count=count,
+                )
             if budget.max_source_tokens is not None and plan.sources_budget > budget.max_source_tokens:
                 plan = replace(plan, sources_budget=budget.max_source_tokens)
             return assemble_prompt(
@@ -245,11 +255,14 @@ class RAG:
     ) -> tuple[Ledger, Any, dict[str, Any], Callable[[Any], Sequence[Message]]]:
         """Retrieve, then choose the generator; the prompt is planned per generator when it is called (route before
         budget), so a fallback or an escalation gets a prompt re-planned for its own window."""
-        from ragkit.answer.ledger import Ledger
+        from ragkit.answer.conversation import rewrite_for
+        from ragkit.answer.ledger import Ledger, embedding_tokens
 
         ledger = Ledger(clock=self._clock, prices=self.prices)
-        with ledger.stage("retrieve"):
-            hits = await self.asearch(question, filter=filter)
+        rewrite = await rewrite_for(question, history, self.config, ledger, self.generator)
+        with ledger.stage("retrieve") as stage:
+            hits = await self.asearch(rewrite.query, filter=filter)
+            stage.embedding_tokens = embedding_tokens(self.embedder, rewrite.query)
         gen = self.generator(generator) if generator or self.routed_generator is None else self.routed_generator
         prompts: dict[int, AssembledPrompt] = {}
 
@@ -260,8 +273,8 @@ class RAG:
 
         kwargs: dict[str, Any] = {"max_tokens": self.config.budget.reserved_output_tokens}
         if gen is self.routed_generator:
-            kwargs.update(query=question, hits=hits, prompt_for=prompt_for)
-        state = {"prompts": prompts, "kwargs": kwargs}
+            kwargs.update(query=rewrite.query, hits=hits, prompt_for=prompt_for)
+        state = {"prompts": prompts, "kwargs": kwargs, "query": rewrite}
         return ledger, gen, state, prompt_for
 
     def _used_prompt(self, gen: Any, reply: Reply, prompts: Mapping[int, AssembledPrompt]) -> AssembledPrompt:
@@ -272,7 +285,8 @@ class RAG:
                 return prompts[id(target)]
         return prompts[id(gen)]
 
-    def _finish(self, reply: Reply, ledger: Any, gen: Any, prompt: AssembledPrompt) -> Reply:
+    def _finish(self, reply: Reply, ledger: Any, gen: Any, state: Mapping[str, Any]) -> Reply:
+        prompt = self._used_prompt(gen, reply, state["prompts"])
         compression = prompt.plan.compression or {}
         if "tokens_before" in compression:
             ledger.note_compression(compression["tokens_before"], compression["tokens_after"])
@@ -280,6 +294,7 @@ class RAG:
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
         return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
+        meta["query"] = state["query"].as_dict()
 
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
@@ -297,13 +312,14 @@ class RAG:
         generator: str | None = None,
     ) -> Reply:
         """Answer ``question`` from the index, citing numbered sources."""
-        ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
-        routed = gen is self.routed_generator
-        with ledger.stage("generate") as stage:
-            messages = [] if routed else prompt_for(gen)
-            reply = await gen.generate(messages, **state["kwargs"])
-            stage.add_reply(reply)
-        return self._finish(reply, ledger, gen, self._used_prompt(gen, reply, state["prompts"]))
+        with tracing.span("ask"):
+            ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+            routed = gen is self.routed_generator
+            with ledger.stage("generate") as stage:
+                messages = [] if routed else prompt_for(gen)
+                reply = await gen.generate(messages, **state["kwargs"])
+                stage.add_reply(reply)
+            return self._finish(reply, ledger, gen, state)
 
     def ask(self, question: str, **kwargs: Any) -> Reply:
         return run_sync(self.aask(question, **kwargs))
@@ -317,21 +333,22 @@ class RAG:
         generator: str | None = None,
     ) -> AsyncIterator[Delta]:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
-        ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
-        routed = gen is self.routed_generator
-        final: Reply | None = None
-        with ledger.stage("generate") as stage:
-            messages = [] if routed else prompt_for(gen)
-            async for delta in gen.stream(messages, **state["kwargs"]):
-                if delta.reply is not None:
-                    stage.add_reply(delta.reply)
-                    final = delta.reply
-                    if delta.text:
-                        yield Delta(text=delta.text)
-                else:
-                    yield delta
-        if final is not None:
-            yield Delta(reply=self._finish(final, ledger, gen, self._used_prompt(gen, final, state["prompts"])))
+        with tracing.span("ask"):
+            ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+            routed = gen is self.routed_generator
+            final: Reply | None = None
+            with ledger.stage("generate") as stage:
+                messages = [] if routed else prompt_for(gen)
+                async for delta in gen.stream(messages, **state["kwargs"]):
+                    if delta.reply is not None:
+                        stage.add_reply(delta.reply)
+                        final = delta.reply
+                        if delta.text:
+                            yield Delta(text=delta.text)
+                    else:
+                        yield delta
+            if final is not None:
+                yield Delta(reply=self._finish(final, ledger, gen, state))
 
     async def aclose(self) -> None:
         close = getattr(self.store, "close", None) if "store" in self.__dict__ else None

@@ -1,4 +1,5 @@
-"""The usage ledger of one request: timed stages, tokens, retries, cost and compression savings.
+"""The usage ledger of one request: timed stages, tokens, retries, cost, the route taken, tool calls, and what
+compression and prompt caching saved. Each stage is also an OpenTelemetry span (``ragkit.tracing``).
 
 Token convention: ``input_tokens`` includes ``cached_tokens`` (OpenAI's accounting); providers whose
 API reports cache reads separately add them in before recording.
@@ -10,77 +11,17 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ragkit import tracing
+from ragkit.answer.usage import STAGES, StageRecord, UsageReport
 from ragkit.errors import DataError
 from ragkit.model_info import PriceTable
 from ragkit.types import Reply, Usage
-
-STAGES = ("embed", "retrieve", "rerank", "compress", "generate", "tools")
-
-
-@dataclass(frozen=True, slots=True)
-class StageRecord:
-    """One timed stage of a request; ``cost_usd`` is None when the model has no known price."""
-
-    stage: str
-    latency_ms: float
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    embedding_tokens: int = 0
-    model: str = ""
-    provider: str = ""
-    retries: int = 0
-    cost_usd: float | None = 0.0
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UsageReport:
-    """Everything a request used; attached to replies as ``Reply.metadata["usage_report"]``."""
-
-    request_id: str
-    stages: tuple[StageRecord, ...]
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    embedding_tokens: int
-    latency_ms: float
-    cost_usd: float
-    unpriced_models: tuple[str, ...] = ()
-    compression_tokens_before: int = 0
-    compression_tokens_after: int = 0
-    compression_savings_usd: float | None = None
-
-    @property
-    def compression_tokens_saved(self) -> int:
-        """Prompt tokens the compressor removed."""
-        return max(0, self.compression_tokens_before - self.compression_tokens_after)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (derived fields included)."""
-        data = asdict(self)
-        data["compression_tokens_saved"] = self.compression_tokens_saved
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> UsageReport:
-        """Inverse of ``to_dict``; unknown keys are ignored so older logs stay readable."""
-        stage_keys = {f.name for f in fields(StageRecord)}
-        own = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in own}
-        values["stages"] = tuple(
-            StageRecord(**{k: v for k, v in s.items() if k in stage_keys}) for s in data.get("stages", ())
-        )
-        values["unpriced_models"] = tuple(values.get("unpriced_models", ()))
-        return cls(**values)
 
 
 @dataclass
@@ -95,6 +36,9 @@ class StageTimer:
     cached_tokens: int = 0
     embedding_tokens: int = 0
     retries: int = 0
+    route: Mapping[str, Any] | None = None
+    tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
+    response_cache_hit: bool = False
 
     def add_usage(self, usage: Usage) -> None:
         self.input_tokens += usage.input_tokens
@@ -102,10 +46,21 @@ class StageTimer:
         self.cached_tokens += usage.cached_tokens
 
     def add_reply(self, reply: Reply) -> None:
-        """Usage, model and retry count from a generator's reply."""
+        """Usage, model, retries, route decision, tool calls and response-cache hit from a generator's reply."""
         self.add_usage(reply.usage)
         self.model = self.model or reply.model
         self.retries += int(reply.metadata.get("retries", 0) or 0)
+        route = reply.metadata.get("route")
+        if isinstance(route, Mapping):
+            self.route = {k: route.get(k) for k in ("route", "generator", "reason") if route.get(k) is not None}
+        for call in reply.metadata.get("tool_calls") or ():
+            name = getattr(call, "name", None)
+            if name:
+                self.tool_calls.append(
+                    {"name": name, "duration_s": getattr(call, "duration_s", 0.0), "attempts": call.attempts}
+                    | {"error": getattr(call, "error", None)}
+                )
+        self.response_cache_hit = self.response_cache_hit or reply.metadata.get("response_cache") == "hit"
 
 
 class Ledger:
@@ -124,31 +79,52 @@ class Ledger:
         self.records: list[StageRecord] = []
         self.compression_before = 0
         self.compression_after = 0
+        self.route: Mapping[str, Any] | None = None
+        self.tool_calls: list[Mapping[str, Any]] = []
+        self.response_cache_hits = 0
 
     @contextmanager
     def stage(self, name: str, *, model: str = "", provider: str = "") -> Iterator[StageTimer]:
-        """Time a stage; it is recorded even when it raises (with the error's type)."""
+        """Time a stage in a span of its name; it is recorded even when it raises (with the error's type)."""
         timer = StageTimer(name, model=model, provider=provider)
         start = self._clock()
         error: str | None = None
-        try:
-            yield timer
-        except BaseException as e:
-            error = type(e).__name__
-            raise
-        finally:
-            self.record(
-                name,
-                latency_ms=(self._clock() - start) * 1000,
-                input_tokens=timer.input_tokens,
-                output_tokens=timer.output_tokens,
-                cached_tokens=timer.cached_tokens,
-                embedding_tokens=timer.embedding_tokens,
-                model=timer.model,
-                provider=timer.provider,
-                retries=timer.retries,
-                error=error,
+        with tracing.span(name) as span:
+            try:
+                yield timer
+            except BaseException as e:
+                error = type(e).__name__
+                raise
+            finally:
+                self._finish_stage(timer, (self._clock() - start) * 1000, error, span)
+
+    def _finish_stage(self, timer: StageTimer, latency_ms: float, error: str | None, span: tracing.Span) -> None:
+        self.route = timer.route or self.route
+        self.tool_calls.extend(timer.tool_calls)
+        self.response_cache_hits += timer.response_cache_hit
+        rec = self.record(
+            timer.stage,
+            latency_ms=latency_ms,
+            input_tokens=timer.input_tokens,
+            output_tokens=timer.output_tokens,
+            cached_tokens=timer.cached_tokens,
+            embedding_tokens=timer.embedding_tokens,
+            model=timer.model,
+            provider=timer.provider,
+            retries=timer.retries,
+            error=error,
+        )
+        if timer.input_tokens or timer.output_tokens or timer.model:
+            span.record_model_call(
+                model=rec.model,
+                provider=rec.provider,
+                input_tokens=rec.input_tokens,
+                output_tokens=rec.output_tokens,
+                cached_tokens=rec.cached_tokens,
+                cost_usd=rec.cost_usd,
             )
+        span.record_route(timer.route)
+        span.set({"ragkit.embedding_tokens": timer.embedding_tokens or None, "error.type": error})
 
     def record(
         self,
@@ -167,12 +143,14 @@ class Ledger:
         """Add a stage measured elsewhere; its cost comes from the price table."""
         billable = input_tokens + output_tokens + embedding_tokens
         price = self.prices.price_for(model, provider) if (model or provider) else None
+        saved = 0.0
         if not billable:
             cost: float | None = 0.0
         elif price is None:
             cost = None
         else:
             cost = price.cost(input_tokens + embedding_tokens, output_tokens, cached_tokens)
+            saved = price.cost(input_tokens) - price.cost(input_tokens, 0, cached_tokens) if cached_tokens else 0.0
         rec = StageRecord(
             stage,
             float(latency_ms),
@@ -185,6 +163,7 @@ class Ledger:
             retries,
             cost,
             error,
+            saved,
         )
         self.records.append(rec)
         return rec
@@ -217,10 +196,22 @@ class Ledger:
             compression_tokens_before=self.compression_before,
             compression_tokens_after=self.compression_after,
             compression_savings_usd=savings,
+            cache_savings_usd=sum(r.cache_savings_usd for r in recs),
+            route=self.route,
+            tool_calls=tuple(self.tool_calls),
+            response_cache_hits=self.response_cache_hits,
         )
 
     def to_json(self) -> str:
         return self.report().to_json()
+
+
+def embedding_tokens(embedder: Any, text: str) -> int:
+    """Tokens ``embedder`` spends on ``text``, by its own counter; 0 when it has none."""
+    try:
+        return int(embedder.counter().count(text))
+    except (AttributeError, TypeError, NotImplementedError):
+        return 0
 
 
 class JsonlLedgerWriter:
@@ -285,6 +276,10 @@ class UsageSummary:
     stages: Mapping[str, StageSummary] = field(default_factory=dict)
     p50_ms: float = 0.0
     p95_ms: float = 0.0
+    cache_savings_usd: float = 0.0
+    routes: Mapping[str, int] = field(default_factory=dict)  # requests per route taken
+    tool_calls: Mapping[str, int] = field(default_factory=dict)  # calls per tool name
+    response_cache_hits: int = 0
 
     def table(self) -> str:
         """A fixed-width text table for the command line."""
@@ -293,13 +288,20 @@ class UsageSummary:
             f"(cached {self.cached_tokens}) out {self.output_tokens} embed {self.embedding_tokens}",
             f"compression saved {self.compression_tokens_saved} tokens (${self.compression_savings_usd:.6f})   "
             f"request latency p50 {self.p50_ms:.1f} ms p95 {self.p95_ms:.1f} ms",
+            f"prompt cache saved ${self.cache_savings_usd:.6f}   response cache hits {self.response_cache_hits}   "
+            f"routes {_counts(self.routes)}   tool calls {_counts(self.tool_calls)}",
             f"{'stage':<10} {'count':>6} {'p50 ms':>9} {'p95 ms':>9} {'tok in':>9} {'tok out':>8} {'cost $':>10}",
         ]
         for name, s in self.stages.items():
             lines.append(
-                f"{name:<10} {s.count:>6} {s.p50_ms:>9.1f} {s.p95_ms:>9.1f} {s.input_tokens:>9} {s.output_tokens:>8} {s.cost_usd:>10.6f}"
+                f"{name:<10} {s.count:>6} {s.p50_ms:>9.1f} {s.p95_ms:>9.1f} {s.input_tokens:>9} "
+                f"{s.output_tokens:>8} {s.cost_usd:>10.6f}"
             )
         return "\n".join(lines)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -344,6 +346,10 @@ def summarise(records: Iterable[UsageReport | Mapping[str, Any]]) -> UsageSummar
         stages=stages,
         p50_ms=percentile((r.latency_ms for r in reports), 50),
         p95_ms=percentile((r.latency_ms for r in reports), 95),
+        cache_savings_usd=sum(r.cache_savings_usd for r in reports),
+        routes=dict(Counter(str(r.route.get("route")) for r in reports if r.route)),
+        tool_calls=dict(Counter(str(c.get("name")) for r in reports for c in r.tool_calls)),
+        response_cache_hits=sum(r.response_cache_hits for r in reports),
     )
 
 
@@ -354,6 +360,7 @@ __all__ = [
     "UsageReport",
     "Ledger",
     "JsonlLedgerWriter",
+    "embedding_tokens",
     "read_usage_reports",
     "StageSummary",
     "UsageSummary",

@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 import pydantic_core
 from pydantic import ValidationError
 
+from ragkit import tracing
 from ragkit.component import ComponentConfig, Field
 from ragkit.errors import ConfigError, Timeout, Transient
 from ragkit.retry import RetryConfig, RetryPolicy, RetryStats
@@ -184,7 +185,7 @@ class Toolset:
                 continue
             if key is not None:
                 first_of[key] = i
-            runs[i] = self._run(ft, kwargs)
+            runs[i] = self._run_in_span(ft, kwargs, call.id)
         for i, outcome in zip(runs, await asyncio.gather(*runs.values())):
             outcomes[i] = outcome
         messages: list[Message] = []
@@ -235,6 +236,12 @@ class Toolset:
                 "invalid_arguments", call.name, f"invalid arguments for {call.name}: {fields}", problems=problems
             )
         return ft, kwargs, None if ft.side_effects else (ft.name, _canonical(ft, kwargs, parsed))
+
+    async def _run_in_span(self, ft: FunctionTool, kwargs: dict[str, Any], call_id: str) -> _Outcome:
+        with tracing.span("tool", {"gen_ai.tool.name": ft.name, "gen_ai.tool.call.id": call_id}) as span:
+            outcome = await self._run(ft, kwargs)
+            span.set({"ragkit.tool.attempts": outcome.attempts, "error.type": outcome.error})
+            return outcome
 
     async def _run(self, ft: FunctionTool, kwargs: dict[str, Any]) -> _Outcome:
         stats = RetryStats()

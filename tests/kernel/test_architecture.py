@@ -25,6 +25,7 @@ FLOORS: list[tuple[str, ...]] = [
         "ragkit.packages",
         "ragkit.jsonl",
         "ragkit.yaml_source",
+        "ragkit.tracing",
     ),
     ("ragkit.ingest", "ragkit.retrieve", "ragkit.answer", "ragkit.generate", "ragkit.tools"),
     ("ragkit.providers", "ragkit.testing"),
