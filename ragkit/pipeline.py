@@ -293,9 +293,9 @@ class RAG:
         report = ledger.report()
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
-        return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
         meta["query"] = state["query"].as_dict()
 
+        return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
         if path:
