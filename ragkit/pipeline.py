@@ -294,8 +294,8 @@ class RAG:
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
         meta["query"] = state["query"].as_dict()
-
         return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
+
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
         if path:
