@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -99,6 +101,13 @@ class OnnxMiniLMConfig(ComponentConfig):
     """Settings of the embedded MiniLM embedder."""
 
     intra_op_threads: int = Field(1, ge=1, le=256, description="onnxruntime threads inside one operator")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="ONNX runs in flight at once, each on its own batch (onnxruntime releases the GIL); None: one "
+        "per CPU core, so indexing keeps every core busy. Threads in use = workers x intra_op_threads",
+    )
     batch_size: int = Field(32, ge=1, le=4096, description="texts per ONNX run (texts are sorted by length first)")
     max_length: int = Field(
         256, ge=8, le=256, description="tokens per text, [CLS]/[SEP] included; longer texts are cut"
@@ -120,6 +129,7 @@ class OnnxMiniLMEmbedder:
         self,
         *,
         intra_op_threads: int = 1,
+        workers: int | None = None,
         batch_size: int = 32,
         max_length: int = 256,
         graph: Literal["fused", "packaged"] = "fused",
@@ -132,6 +142,7 @@ class OnnxMiniLMEmbedder:
         verify_sha256(self.files.onnx, self.files.sha256)
         self.max_batch = batch_size
         self.max_length = max_length
+        self.max_input_tokens = max_length  # longer texts are cut: chunkers must stay at or below it
         if graph not in ("fused", "packaged"):
             raise ConfigError(f"graph is {graph!r}; expected 'fused' or 'packaged'")
         self.graph = graph
@@ -162,6 +173,9 @@ class OnnxMiniLMEmbedder:
         self._output = self._session.get_outputs()[0].name
         self._int = np.int32 if graph == "fused" else np.int64
         self._counter: HFTokenCounter | None = None
+        self.workers = workers or max(1, (os.cpu_count() or 1) // intra_op_threads)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: OnnxMiniLMConfig, **collaborators: Any) -> OnnxMiniLMEmbedder:
@@ -184,27 +198,43 @@ class OnnxMiniLMEmbedder:
                 raise DataError(f"text {i} to embed is {type(t).__name__}, expected str")
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))  # similar lengths share a batch
-        for b in range(0, len(order), self.max_batch):
-            idx = order[b : b + self.max_batch]
-            width = len(encodings[idx[-1]].ids)
-            ids = np.zeros((len(idx), width), dtype=self._int)
-            mask = np.zeros((len(idx), width), dtype=self._int)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            try:
-                hidden = self._session.run([self._output], feeds)[0]
-            except Exception as e:  # onnxruntime's own exception types are not public API
-                raise ProviderError(f"ONNX run failed: {e}", provider="minilm_onnx") from e
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
-            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        batches = [order[b : b + self.max_batch] for b in range(0, len(order), self.max_batch)]
+        if self.workers == 1 or len(batches) == 1:
+            for idx in batches:
+                out[idx] = self._run(encodings, idx)
+            return out
+        # Longest batches first, so the last one to finish is short and no core idles at the end of the call.
+        batches.reverse()
+        for idx, pooled in zip(batches, self._executor().map(lambda idx: self._run(encodings, idx), batches)):
             out[idx] = pooled
         return out
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="minilm-onnx")
+            return self._pool
+
+    def _run(self, encodings: Sequence[Any], idx: Sequence[int]) -> np.ndarray:
+        """One ONNX run over the texts ``idx``: mean-pooled unit vectors."""
+        width = len(encodings[idx[-1]].ids)
+        ids = np.zeros((len(idx), width), dtype=self._int)
+        mask = np.zeros((len(idx), width), dtype=self._int)
+        for row, i in enumerate(idx):
+            n = len(encodings[i].ids)
+            ids[row, :n] = encodings[i].ids
+            mask[row, :n] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        try:
+            hidden = self._session.run([self._output], feeds)[0]
+        except Exception as e:  # onnxruntime's own exception types are not public API
+            raise ProviderError(f"ONNX run failed: {e}", provider="minilm_onnx") from e
+        m = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:

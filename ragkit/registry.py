@@ -38,6 +38,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "none": "ragkit.retrieve.rerank:IdentityReranker",
         "mmr": "ragkit.retrieve.rerank:MMRReranker",
         "cross_encoder": "ragkit.retrieve.rerank:CrossEncoderReranker",
+        "llm": "ragkit.providers.llamacpp_rerank:LlamaCppReranker",
     },
     "compressor": {
         "none": "ragkit.answer.compression:NoCompressor",

@@ -126,6 +126,26 @@ def test_vectors_are_unit_and_order_independent_of_batching(onnx):
     assert onnx.encode([]).shape == (0, 384)
 
 
+def test_parallel_workers_give_the_same_vectors_and_use_every_worker():
+    texts = [f"sentence {i} " + "filler word " * (i % 40) for i in range(100)]
+    one = OnnxMiniLMEmbedder(workers=1, batch_size=8)
+    two = OnnxMiniLMEmbedder(workers=2, batch_size=8)
+    assert np.allclose(one.encode(texts), two.encode(texts), atol=1e-6)
+    names = set()
+    real_run = two._run
+
+    def spy(encodings, idx):
+        import threading
+
+        names.add(threading.current_thread().name)
+        return real_run(encodings, idx)
+
+    two._run = spy
+    two.encode(texts)
+    assert len(names) == 2 and all(n.startswith("minilm-onnx") for n in names)
+    assert OnnxMiniLMEmbedder.Config().workers is None and OnnxMiniLMEmbedder(batch_size=8).workers >= 1
+
+
 def test_long_text_is_truncated_to_256_tokens(onnx):
     long = "word " * 1000
     assert onnx.counter().count(long) > 256
