@@ -1,15 +1,17 @@
-"""Helpers every HTTP provider shares: status → ragkit error, ``Retry-After``, secret scrubbing, tool-shape caching."""
+"""Helpers every HTTP provider shares: status → ragkit error, ``Retry-After``, secret scrubbing, reading replies
+against their wire format, tool-shape caching."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import weakref
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from ragkit.component import ComponentConfig
 from ragkit.errors import (
@@ -17,6 +19,7 @@ from ragkit.errors import (
     BadRequest,
     ConfigError,
     ContextOverflow,
+    MalformedReply,
     ProviderError,
     RateLimited,
     Timeout,
@@ -26,6 +29,7 @@ from ragkit.types import ToolSpec
 
 C = TypeVar("C", bound=ComponentConfig)
 S = TypeVar("S")
+W = TypeVar("W", bound="Wire")
 
 # Phrases providers use when a prompt is longer than the model's context window.
 _OVERFLOW = re.compile(
@@ -46,9 +50,11 @@ def build_config(config_cls: type[C], config: C | Mapping[str, Any] | None, over
         return config_cls.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg']}" for err in e.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '(config)'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
         )
-        raise ConfigError(f"{config_cls.__qualname__}: {problems}") from e
+        # Not chained: pydantic's error quotes the input, which may hold a pasted secret.
+        raise ConfigError(f"{config_cls.__qualname__}: {problems}") from None
 
 
 def redact(text: str, secret: SecretStr | None) -> str:
@@ -145,6 +151,91 @@ def error_for_status(
     return BadRequest(f"HTTP {status}: {message}", provider=provider, status=status)
 
 
+class Wire(BaseModel):
+    """Base of the models a provider reads replies with: the documented fields ragkit uses, others ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def snippet(value: object, secret: SecretStr | None = None, limit: int = 120) -> str:
+    """A short, secret-free quote of what the server sent."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = redact(text, secret)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "text" if value.strip() else "an empty body"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
+
+
+def plain_json(obj: object) -> object:
+    """JSON data of an SDK reply object; OpenAI's and Anthropic's SDKs keep unvalidated fields exactly as sent."""
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict(warnings=False) if callable(to_dict) and not isinstance(obj, Mapping) else obj
+
+
+def read_wire(model: type[W], obj: object, what: str, *, provider: str, secret: SecretStr | None = None) -> W:
+    """``obj`` (an SDK object or JSON data) checked against ``model``; ``MalformedReply`` names the field at fault."""
+    data = plain_json(obj)
+    if not isinstance(data, Mapping):
+        raise MalformedReply(
+            f"{what} should be a JSON object, got {_kind(data)}: {snippet(data, secret)}", provider=provider
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise MalformedReply(
+            f"{what} breaks the API's format: {validation_problems(e)}; got {snippet(data, secret)}", provider=provider
+        ) from None
+
+
+def validation_problems(e: ValidationError, limit: int = 3) -> str:
+    """The first few problems of a pydantic error as ``field.path: message``."""
+    errors = e.errors()
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in errors[:limit]
+    ]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def not_json(e: json.JSONDecodeError, what: str, *, provider: str, secret: SecretStr | None = None) -> MalformedReply:
+    """The error for a reply body or stream event that is not JSON."""
+    return MalformedReply(
+        f"{what} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}): {snippet(e.doc, secret)}",
+        provider=provider,
+    )
+
+
+async def expect_event_stream(response: Any, what: str, *, provider: str, secret: SecretStr | None = None) -> None:
+    """A streamed request must be answered with Server-Sent Events; anything else is ``MalformedReply`` quoting it."""
+    kind = response.headers.get("content-type") or ""
+    if kind and "text/event-stream" not in kind.lower():
+        body = (await response.aread()).decode("utf-8", "replace")
+        raise MalformedReply(
+            f"{what} should be an event stream (text/event-stream), got {kind.split(';')[0]}: {snippet(body, secret)}",
+            provider=provider,
+        )
+
+
+def stream_cut_short(what: str, missing: str, *, provider: str) -> Unavailable:
+    """The error for a stream that ends before its documented last event (a dropped connection, usually)."""
+    return Unavailable(
+        f"{what} ended before the model finished (no {missing}); the connection may have dropped", provider=provider
+    )
+
+
 class ToolShapeCache(Generic[S]):
     """Converts a sequence of ``ToolSpec`` to a provider's shape once and reuses it while the same specs come back."""
 
@@ -187,7 +278,8 @@ class LoopLocalClient(Generic[S]):
         return self.current
 
     async def aclose(self) -> None:
-        """Close a client this built on the running loop; one of a finished loop, or around an injected HTTP client, is dropped."""
+        """Close a client this built on the running loop; one of a finished loop, or around an injected HTTP client,
+        is dropped."""
         client, owner = self.current, self._loop() if self._loop else None
         self.current = None
         if client is not None and not self._fixed and owner is asyncio.get_running_loop():
@@ -206,6 +298,14 @@ __all__ = [
     "error_detail",
     "parse_retry_after",
     "error_for_status",
+    "Wire",
+    "read_wire",
+    "plain_json",
+    "snippet",
+    "validation_problems",
+    "not_json",
+    "expect_event_stream",
+    "stream_cut_short",
     "ToolShapeCache",
     "LoopLocalClient",
     "sdk_import_error",

@@ -5,20 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator, Mapping, NoReturn, Sequence
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
-from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, secret_from_env
 from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
 from ragkit.generate.base import BaseGenerator
 from ragkit.providers._http import (
     LoopLocalClient,
     ToolShapeCache,
+    Wire,
     build_config,
     error_detail,
     error_for_status,
+    expect_event_stream,
     leaks,
+    not_json,
+    read_wire,
     redact,
     sdk_import_error,
+    stream_cut_short,
 )
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
@@ -48,6 +53,96 @@ _ERROR_TYPE_STATUS = {
 }
 
 
+# The reply fields ragkit reads, as the Messages API documents them; a reply that breaks them is MalformedReply.
+class _Block(Wire):
+    type: str
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> _Block:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text block needs a text string")
+        if self.type == "tool_use" and not (self.id and self.name and isinstance(self.input, dict)):
+            raise ValueError("a tool_use block needs an id, a name and an input object")
+        return self
+
+
+class _Usage(Wire):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+
+
+class _Message(Wire):
+    model: str | None = None
+    content: list[_Block]
+    stop_reason: str | None  # present in every reply; null only in a stream's message_start
+    usage: _Usage | None = None
+
+
+class _Event(Wire):
+    type: str
+
+
+class _StartedMessage(Wire):
+    model: str | None = None
+    usage: _Usage | None = None
+
+
+class _MessageStart(_Event):
+    message: _StartedMessage
+
+
+class _BlockStart(_Event):
+    index: int
+    content_block: _Block
+
+
+class _BlockDelta(Wire):
+    type: str
+    text: str | None = None
+    partial_json: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> _BlockDelta:
+        if self.type == "text_delta" and self.text is None:
+            raise ValueError("a text_delta needs a text string")
+        if self.type == "input_json_delta" and self.partial_json is None:
+            raise ValueError("an input_json_delta needs a partial_json string")
+        return self
+
+
+class _BlockDeltaEvent(_Event):
+    index: int
+    delta: _BlockDelta
+
+
+class _StopReason(Wire):
+    stop_reason: str | None = None
+
+
+class _OutputUsage(Wire):
+    output_tokens: int | None = None
+
+
+class _MessageDelta(_Event):
+    delta: _StopReason
+    usage: _OutputUsage | None = None
+
+
+# Event types ragkit reads; the API may add others, which are skipped (as its versioning policy asks).
+_EVENTS: dict[str, type[_Event]] = {
+    "message_start": _MessageStart,
+    "content_block_start": _BlockStart,
+    "content_block_delta": _BlockDeltaEvent,
+    "message_delta": _MessageDelta,
+}
+
+
 class AnthropicGeneratorConfig(ComponentConfig):
     """Claude models over the Messages API."""
 
@@ -58,7 +153,7 @@ class AnthropicGeneratorConfig(ComponentConfig):
         max_length=200,
         description="Name of the environment variable holding the API key.",
     )
-    base_url: str | None = Field(
+    base_url: ServerUrl | None = Field(
         None, min_length=1, max_length=2000, description="Another endpoint for the Messages API (a proxy or gateway)."
     )
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Timeout of one HTTP request, in seconds.")
@@ -124,15 +219,15 @@ def convert_messages(messages: Sequence[Message]) -> tuple[str | None, list[dict
     return ("\n\n".join(system) if system else None), out
 
 
-def _usage(usage: Any) -> Usage:
+def _usage(usage: _Usage | None) -> Usage:
     if usage is None:
         return Usage()
-    cached = getattr(usage, "cache_read_input_tokens", None) or 0
-    written = getattr(usage, "cache_creation_input_tokens", None) or 0
+    cached = usage.cache_read_input_tokens or 0
+    written = usage.cache_creation_input_tokens or 0
     # input_tokens excludes cached and cache-writing tokens; ragkit counts every prompt token as input.
     return Usage(
-        input_tokens=(getattr(usage, "input_tokens", None) or 0) + cached + written,
-        output_tokens=getattr(usage, "output_tokens", None) or 0,
+        input_tokens=(usage.input_tokens or 0) + cached + written,
+        output_tokens=usage.output_tokens or 0,
         cached_tokens=cached,
     )
 
@@ -200,6 +295,9 @@ class AnthropicGenerator(BaseGenerator):
     def _fail(self, e: BaseException) -> NoReturn:
         """Raise the ragkit error for an SDK exception; the only place SDK errors are mapped."""
         sdk = self._sdk
+        if isinstance(e, json.JSONDecodeError):
+            # The SDK decodes bodies and stream events itself; a server that sends broken JSON ends here.
+            raise not_json(e, "the reply", provider=PROVIDER, secret=self._api_key) from None
         if isinstance(e, sdk.APITimeoutError):
             err: ProviderError = Timeout(f"no answer within {self.config.timeout_s:g} s", provider=PROVIDER)
         elif isinstance(e, sdk.APIConnectionError):
@@ -255,16 +353,17 @@ class AnthropicGenerator(BaseGenerator):
     ) -> Reply:
         req = self._request(messages, max_tokens, tools, json_schema)
         try:
-            resp = await self._clients.get().messages.create(**req)
-        except self._sdk.AnthropicError as e:
+            raw = await self._clients.get().messages.create(**req)
+        except (self._sdk.AnthropicError, json.JSONDecodeError) as e:
             self._fail(e)
+        resp = read_wire(_Message, raw, "the reply", provider=PROVIDER, secret=self._api_key)
         text: list[str] = []
         calls: list[ToolCall] = []
         for block in resp.content:
             if block.type == "text":
-                text.append(block.text)
+                text.append(block.text or "")
             elif block.type == "tool_use":
-                calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
+                calls.append(ToolCall(id=block.id or "", name=block.name or "", arguments=json.dumps(block.input)))
         return Reply(
             text="".join(text),
             model=resp.model or self.config.model,
@@ -283,33 +382,48 @@ class AnthropicGenerator(BaseGenerator):
             self._fail(e)
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
-        start_usage: Any = None
+        start_usage: _Usage | None = None
         output_tokens = 0
         stop: str | None = None
+        stopped = False
         model = self.config.model
         try:
             async with stream:
-                async for event in stream:
-                    kind = event.type
-                    if kind == "message_start":
+                await expect_event_stream(
+                    stream.response, "the reply to a streamed request", provider=PROVIDER, secret=self._api_key
+                )
+                n = 0
+                async for raw in stream:
+                    n += 1
+                    what = f"stream event {n}"
+                    kind = read_wire(_Event, raw, what, provider=PROVIDER, secret=self._api_key).type
+                    shape = _EVENTS.get(kind)
+                    if kind == "message_stop":
+                        stopped = True
+                    if shape is None:
+                        continue
+                    event: Any = read_wire(shape, raw, f"{what} ({kind})", provider=PROVIDER, secret=self._api_key)
+                    if isinstance(event, _MessageStart):
                         start_usage, model = event.message.usage, event.message.model or model
-                        output_tokens = getattr(start_usage, "output_tokens", 0) or 0
-                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                        output_tokens = (start_usage.output_tokens if start_usage else 0) or 0
+                    elif isinstance(event, _BlockStart) and event.content_block.type == "tool_use":
                         block = event.content_block
                         calls[event.index] = {"id": block.id, "name": block.name, "json": []}
-                    elif kind == "content_block_delta":
+                    elif isinstance(event, _BlockDeltaEvent):
                         delta = event.delta
                         if delta.type == "text_delta" and delta.text:
                             text.append(delta.text)
                             yield Delta(text=delta.text)
                         elif delta.type == "input_json_delta" and event.index in calls:
                             calls[event.index]["json"].append(delta.partial_json)
-                    elif kind == "message_delta":
+                    elif isinstance(event, _MessageDelta):
                         stop = event.delta.stop_reason or stop
                         # message_delta usage is cumulative.
-                        output_tokens = event.usage.output_tokens or output_tokens
-        except self._sdk.AnthropicError as e:
+                        output_tokens = (event.usage.output_tokens if event.usage else None) or output_tokens
+        except (self._sdk.AnthropicError, json.JSONDecodeError) as e:
             self._fail(e)
+        if not stopped:
+            raise stream_cut_short("the stream", "message_stop event", provider=PROVIDER)
         usage = _usage(start_usage)
         usage = Usage(usage.input_tokens, output_tokens, usage.cached_tokens)
         tool_calls = tuple(

@@ -13,19 +13,20 @@ import uuid
 from collections import OrderedDict
 from typing import Any, AsyncIterator, Literal, Mapping, Sequence
 
-from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, secret_from_env
 from ragkit.errors import (
     AuthError,
     BadRequest,
     ConfigError,
     ContextOverflow,
-    ProviderError,
+    MalformedReply,
     RagkitError,
     RateLimited,
     Timeout,
     Unavailable,
 )
 from ragkit.generate.base import BaseEmbedder, BaseGenerator
+from ragkit.providers._http import build_config, snippet, stream_cut_short, validation_problems
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -63,7 +64,6 @@ _FINISH: dict[str, StopReason] = {
 }
 # Ids we invent when Gemini sends none; never sent back, since the API would not know them.
 _GENERATED_ID_PREFIX = "gemini-call-"
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def _sdk() -> tuple[Any, Any]:
@@ -245,9 +245,27 @@ def _translate(e: BaseException, model: str) -> RagkitError | None:
     module = type(e).__module__.split(".")[0]
     if isinstance(e, (ConnectionError, OSError)) or module in ("aiohttp", "httpx", "httpx2", "httpcore"):
         return Unavailable(f"cannot reach the Gemini API: {type(e).__name__}: {e}", provider=PROVIDER)
+    if isinstance(e, (json.JSONDecodeError, genai_errors.UnknownApiResponseError)):
+        raw = e.doc if isinstance(e, json.JSONDecodeError) else str(e).partition("Raw response:")[2].strip()
+        return MalformedReply(f"the reply is not valid JSON: {snippet(raw)}", provider=PROVIDER)
     if isinstance(e, ValidationError):
+        if e.title.endswith("Response"):
+            # The SDK validates what the server sent against its own reply models.
+            return MalformedReply(f"the reply breaks the API's format: {validation_problems(e)}", provider=PROVIDER)
         return BadRequest(f"the SDK rejected the request: {e}", provider=PROVIDER)
     return None
+
+
+def _check(response: Any, what: str, *, whole: bool) -> None:
+    """``MalformedReply`` for a reply (or, with ``whole=False``, a stream chunk) that carries nothing the API says
+    it must: candidates, a prompt block reason, or (a chunk) usage."""
+    candidates = getattr(response, "candidates", None) or []
+    feedback = getattr(response, "prompt_feedback", None)
+    blocked = feedback is not None and feedback.block_reason
+    if not candidates and not blocked and (whole or getattr(response, "usage_metadata", None) is None):
+        raise MalformedReply(f"{what} has no candidates and no promptFeedback.blockReason", provider=PROVIDER)
+    if candidates and candidates[0].content is None and candidates[0].finish_reason is None:
+        raise MalformedReply(f"{what}: candidates[0] has neither content nor finishReason", provider=PROVIDER)
 
 
 class _Translating:
@@ -279,10 +297,11 @@ class GeminiGeneratorConfig(ComponentConfig):
         "GEMINI_API_KEY",
         min_length=1,
         max_length=100,
-        pattern=_ENV_NAME,
         description="Environment variable holding the API key.",
     )
-    base_url: str | None = Field(None, max_length=500, description="API endpoint override (a proxy or a test server).")
+    base_url: ServerUrl | None = Field(
+        None, max_length=500, description="API endpoint override (a proxy or a test server)."
+    )
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request timeout in seconds.")
     max_output_tokens: int = Field(1024, ge=1, le=1_000_000, description="Output cap when a call gives no max_tokens.")
     temperature: float | None = Field(
@@ -325,7 +344,7 @@ class GeminiGenerator(BaseGenerator):
     @classmethod
     def from_config(cls, config: GeminiGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> GeminiGenerator:
         return cls(
-            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            build_config(cls.Config, config, {}),
             client=collaborators.get("client"),
             retry=collaborators.get("retry"),
         )
@@ -446,6 +465,7 @@ class GeminiGenerator(BaseGenerator):
             response = await self._client.aio.models.generate_content(
                 model=self.config.model, contents=contents, config=config
             )
+        _check(response, "the reply", whole=True)
         texts: list[str] = []
         calls: list[ToolCall] = []
         for part in _parts(response):
@@ -467,7 +487,10 @@ class GeminiGenerator(BaseGenerator):
             chunks = await self._client.aio.models.generate_content_stream(
                 model=self.config.model, contents=contents, config=config
             )
+            n = 0
             async for chunk in chunks:
+                n += 1
+                _check(chunk, f"stream event {n}", whole=False)
                 last = chunk
                 finish = _finish(chunk) or finish
                 for part in _parts(chunk):
@@ -478,6 +501,9 @@ class GeminiGenerator(BaseGenerator):
                         call = self._tool_call(part)
                         calls.append(call)
                         yield Delta(tool_calls=(call,))
+        feedback = getattr(last, "prompt_feedback", None)
+        if finish is None and not (feedback is not None and feedback.block_reason):
+            raise stream_cut_short("the stream", "finishReason", provider=PROVIDER)
         yield Delta(reply=self._reply("".join(texts), calls, last, finish))
 
     def _reply(self, text: str, calls: list[ToolCall], response: Any, finish: str | None) -> Reply:
@@ -562,10 +588,11 @@ class GeminiEmbedderConfig(ComponentConfig):
         "GEMINI_API_KEY",
         min_length=1,
         max_length=100,
-        pattern=_ENV_NAME,
         description="Environment variable holding the API key.",
     )
-    base_url: str | None = Field(None, max_length=500, description="API endpoint override (a proxy or a test server).")
+    base_url: ServerUrl | None = Field(
+        None, max_length=500, description="API endpoint override (a proxy or a test server)."
+    )
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request timeout in seconds.")
     output_dimensionality: int | None = Field(
         None, ge=1, le=8192, description="Truncate vectors to this many dimensions."
@@ -600,7 +627,7 @@ class GeminiEmbedder(BaseEmbedder):
     @classmethod
     def from_config(cls, config: GeminiEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> GeminiEmbedder:
         return cls(
-            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            build_config(cls.Config, config, {}),
             client=collaborators.get("client"),
             retry=collaborators.get("retry"),
         )
@@ -621,9 +648,13 @@ class GeminiEmbedder(BaseEmbedder):
             response = await self._client.aio.models.embed_content(
                 model=self.config.model, contents=list(texts), config=config
             )
-        vectors = [list(e.values or []) for e in response.embeddings or []]
-        if len(vectors) != len(texts):
-            raise ProviderError(f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=PROVIDER)
+        embeddings = response.embeddings or []
+        if len(embeddings) != len(texts):
+            raise MalformedReply(f"asked for {len(texts)} embeddings, got {len(embeddings)}", provider=PROVIDER)
+        missing = [i for i, e in enumerate(embeddings) if not e.values]
+        if missing:
+            raise MalformedReply(f"embeddings {missing[:10]} of the reply have no values", provider=PROVIDER)
+        vectors = [list(e.values or []) for e in embeddings]
         for v in vectors:
             if len(v) != self.dim:
                 raise BadRequest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import traceback
 import uuid
 from typing import Any, AsyncIterator, Mapping, Sequence
 
@@ -14,13 +15,14 @@ from ragkit.errors import (
     BadRequest,
     ConfigError,
     ContextOverflow,
-    ProviderError,
+    MalformedReply,
     RagkitError,
     RateLimited,
     Timeout,
     Unavailable,
 )
 from ragkit.generate.base import BaseEmbedder, BaseGenerator
+from ragkit.providers._http import build_config, not_json, validation_problems
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -40,7 +42,6 @@ KNOWN_EMBEDDING_DIMS: dict[str, int] = {
     "granite-embedding": 384,
 }
 _DONE: dict[str, StopReason] = {"stop": "stop", "length": "length"}
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def _sdk() -> Any:
@@ -112,9 +113,22 @@ def _translate(e: BaseException, host: str, model: str) -> RagkitError | None:
         return Unavailable(unreachable, provider=PROVIDER)
     if isinstance(e, ollama.RequestError):
         return BadRequest(str(e.error), provider=PROVIDER)
+    if isinstance(e, json.JSONDecodeError):
+        return not_json(e, "the reply", provider=PROVIDER)
     if isinstance(e, ValidationError):
-        return BadRequest(f"the SDK rejected the request or reply: {e}", provider=PROVIDER)
+        if e.title.endswith("Request"):
+            return BadRequest(f"the SDK rejected the request: {validation_problems(e)}", provider=PROVIDER)
+        # The SDK validates each reply (or stream line) against its own models.
+        return MalformedReply(f"the reply breaks the API's format: {validation_problems(e)}", provider=PROVIDER)
+    if isinstance(e, (TypeError, AttributeError)) and _raised_by_sdk(e):
+        # The SDK reads every reply as a JSON object (``cls(**part)``, ``part.get``); other JSON ends up here.
+        return MalformedReply("the reply (or a line of the stream) is JSON but not an object", provider=PROVIDER)
     return None
+
+
+def _raised_by_sdk(e: BaseException) -> bool:
+    frames = traceback.extract_tb(e.__traceback__)
+    return bool(frames) and "/ollama/" in frames[-1].filename.replace("\\", "/")
 
 
 class _Translating:
@@ -202,7 +216,6 @@ class OllamaGeneratorConfig(ComponentConfig):
     api_key_env: EnvVarName | None = Field(
         None,
         max_length=100,
-        pattern=_ENV_NAME,
         description="Environment variable with a bearer token, for servers behind an authenticating proxy.",
     )
     timeout_s: float = Field(300.0, gt=0, le=3600, description="Per-request timeout in seconds (model loading counts).")
@@ -241,7 +254,7 @@ class OllamaGenerator(BaseGenerator):
     @classmethod
     def from_config(cls, config: OllamaGeneratorConfig | Mapping[str, Any], **collaborators: Any) -> OllamaGenerator:
         return cls(
-            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            build_config(cls.Config, config, {}),
             client=collaborators.get("client"),
             retry=collaborators.get("retry"),
         )
@@ -290,6 +303,8 @@ class OllamaGenerator(BaseGenerator):
         kwargs = self._kwargs(messages, max_tokens, tools, json_schema)
         with _Translating(self.config.host, self.config.model):
             response = await self._conn.client().chat(**kwargs)
+        if not response.done:
+            raise MalformedReply('the reply lacks "done": true (a whole reply was asked for)', provider=PROVIDER)
         calls = [_tool_call(c) for c in response.message.tool_calls or []]
         return self._reply(response.message.content or "", calls, response)
 
@@ -388,7 +403,6 @@ class OllamaEmbedderConfig(ComponentConfig):
     api_key_env: EnvVarName | None = Field(
         None,
         max_length=100,
-        pattern=_ENV_NAME,
         description="Environment variable with a bearer token, for servers behind an authenticating proxy.",
     )
     timeout_s: float = Field(120.0, gt=0, le=3600, description="Per-request timeout in seconds.")
@@ -430,7 +444,7 @@ class OllamaEmbedder(BaseEmbedder):
     @classmethod
     def from_config(cls, config: OllamaEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> OllamaEmbedder:
         return cls(
-            config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
+            build_config(cls.Config, config, {}),
             client=collaborators.get("client"),
             retry=collaborators.get("retry"),
         )
@@ -452,7 +466,7 @@ class OllamaEmbedder(BaseEmbedder):
             response = await self._conn.client().embed(**kwargs)
         vectors = [list(v) for v in response.embeddings or []]
         if len(vectors) != len(texts):
-            raise ProviderError(f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=PROVIDER)
+            raise MalformedReply(f"asked for {len(texts)} embeddings, got {len(vectors)}", provider=PROVIDER)
         for v in vectors:
             if len(v) != self.dim:
                 raise BadRequest(

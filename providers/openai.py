@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, AsyncIterator, Literal, Mapping, NoReturn, Sequence
 
 from pydantic import SecretStr, model_validator
 
-from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
-from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
+from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, secret_from_env
+from ragkit.errors import BadRequest, ConfigError, MalformedReply, ProviderError, Timeout, Unavailable
 from ragkit.generate.base import BaseEmbedder, BaseGenerator
 from ragkit.providers._http import (
     LoopLocalClient,
     ToolShapeCache,
+    Wire,
     build_config,
     error_detail,
     error_for_status,
+    expect_event_stream,
     leaks,
+    not_json,
+    read_wire,
     redact,
     sdk_import_error,
+    stream_cut_short,
 )
 from ragkit.retry import RetryPolicy
 from ragkit.tokens import TiktokenCounter
@@ -64,6 +70,82 @@ def known_context_window(model: str) -> int | None:
     return KNOWN_CONTEXT_WINDOWS[max(matches, key=len)] if matches else None
 
 
+# The reply fields ragkit reads, as the API documents them; a reply that breaks them is MalformedReply.
+class _Function(Wire):
+    name: str
+    arguments: str | None = None
+
+
+class _ToolCall(Wire):
+    id: str
+    function: _Function | None = None  # None for tool kinds other than functions
+
+
+class _Message(Wire):
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+
+
+class _Choice(Wire):
+    index: int = 0
+    message: _Message
+    finish_reason: str | None = None
+
+
+class _PromptDetails(Wire):
+    cached_tokens: int | None = None
+
+
+class _Usage(Wire):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_tokens_details: _PromptDetails | None = None
+
+
+class _Completion(Wire):
+    model: str | None = None
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
+
+
+class _DeltaFunction(Wire):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _DeltaToolCall(Wire):
+    index: int
+    id: str | None = None
+    function: _DeltaFunction | None = None
+
+
+class _Delta(Wire):
+    content: str | None = None
+    tool_calls: list[_DeltaToolCall] | None = None
+
+
+class _ChunkChoice(Wire):
+    index: int = 0
+    delta: _Delta | None = None
+    finish_reason: str | None = None
+
+
+class _Chunk(Wire):
+    model: str | None = None
+    choices: list[_ChunkChoice]
+    usage: _Usage | None = None
+
+
+class _Embedding(Wire):
+    index: int
+    embedding: list[float]
+
+
+class _Embeddings(Wire):
+    data: list[_Embedding]
+
+
 class _ConnectionConfig(ComponentConfig):
     api_key_env: EnvVarName | None = Field(
         "OPENAI_API_KEY",
@@ -71,7 +153,7 @@ class _ConnectionConfig(ComponentConfig):
         max_length=200,
         description="Name of the environment variable holding the API key; null only for a keyless server at base_url.",
     )
-    base_url: str | None = Field(
+    base_url: ServerUrl | None = Field(
         None, min_length=1, max_length=2000, description="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."
     )
     organization: str | None = Field(None, min_length=1, max_length=200, description="OpenAI organization id.")
@@ -102,14 +184,16 @@ class OpenAIGeneratorConfig(_ConnectionConfig):
     )
     max_tokens_field: Literal["auto", "max_completion_tokens", "max_tokens"] = Field(
         "auto",
-        description="Request field for the reply cap; auto: max_completion_tokens for OpenAI, max_tokens with base_url.",
+        description="Request field for the reply cap; auto: max_completion_tokens for OpenAI, max_tokens with "
+        "base_url.",
     )
     stream_usage: bool = Field(
         True, description="Ask for token usage at the end of a stream (stream_options.include_usage)."
     )
     json_mode: Literal["json_schema", "json_object"] = Field(
         "json_schema",
-        description="How json_schema is sent: response_format json_schema (OpenAI, vLLM), or json_object + schema (llama-cpp-python).",
+        description="How json_schema is sent: response_format json_schema (OpenAI, vLLM), or json_object + schema "
+        "(llama-cpp-python).",
     )
 
 
@@ -157,9 +241,16 @@ class _Connection:
     async def aclose(self) -> None:
         await self._clients.aclose()
 
+    def read(self, model: type[Any], obj: Any, what: str) -> Any:
+        """A reply object checked against its wire model."""
+        return read_wire(model, obj, what, provider=PROVIDER, secret=self.api_key)
+
     def fail(self, e: BaseException) -> NoReturn:
         """Raise the ragkit error for an SDK exception; the only place SDK errors are mapped."""
         sdk = self.sdk
+        if isinstance(e, json.JSONDecodeError):
+            # The SDK decodes bodies and stream events itself; a server that sends broken JSON ends here.
+            raise not_json(e, "the reply", provider=PROVIDER, secret=self.api_key) from None
         if isinstance(e, sdk.APITimeoutError):
             err: ProviderError = Timeout(f"no answer within {self.config.timeout_s:g} s", provider=PROVIDER)
         elif isinstance(e, sdk.APIConnectionError):
@@ -208,11 +299,11 @@ def _messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def _usage(usage: Any) -> Usage:
+def _usage(usage: _Usage | None) -> Usage:
     if usage is None:
         return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens if details else None) or 0
     return Usage(
         input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0, cached_tokens=cached
     )
@@ -320,19 +411,18 @@ class OpenAIGenerator(BaseGenerator):
     ) -> Reply:
         req = self._request(messages, max_tokens, tools, json_schema, stream=False)
         try:
-            resp = await self._conn.client().chat.completions.create(**req)
-        except self._conn.sdk.OpenAIError as e:
+            raw = await self._conn.client().chat.completions.create(**req)
+        except (self._conn.sdk.OpenAIError, json.JSONDecodeError) as e:
             self._conn.fail(e)
-        if not resp.choices:
-            raise Unavailable("the server answered with no choices", provider=PROVIDER)
+        resp: _Completion = self._conn.read(_Completion, raw, "the reply")
         choice = resp.choices[0]
         calls = tuple(
             ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
             for c in (choice.message.tool_calls or ())
-            if getattr(c, "function", None) is not None
+            if c.function is not None
         )
         stop = _stop(choice.finish_reason, bool(calls))
-        refusal = getattr(choice.message, "refusal", None)
+        refusal = choice.message.refusal
         if refusal and not choice.message.content:
             # Structured output reports a refusal in its own field, with finish_reason "stop".
             stop = "content_filter"
@@ -360,7 +450,13 @@ class OpenAIGenerator(BaseGenerator):
         usage, model = Usage(), self.config.model
         try:
             async with stream:
-                async for chunk in stream:
+                await expect_event_stream(
+                    stream.response, "the reply to a streamed request", provider=PROVIDER, secret=self._conn.api_key
+                )
+                n = 0
+                async for raw in stream:
+                    n += 1
+                    chunk: _Chunk = self._conn.read(_Chunk, raw, f"stream event {n}")
                     model = chunk.model or model
                     if chunk.usage is not None:
                         usage = _usage(chunk.usage)
@@ -379,12 +475,19 @@ class OpenAIGenerator(BaseGenerator):
                         if delta and delta.content:
                             text.append(delta.content)
                             yield Delta(text=delta.content)
-        except sdk.OpenAIError as e:
+        except (sdk.OpenAIError, json.JSONDecodeError) as e:
             self._conn.fail(e)
+        if finish is None:
+            raise stream_cut_short("the stream", "finish_reason", provider=PROVIDER)
         tool_calls = tuple(
             ToolCall(id=s["id"], name=s["name"], arguments="".join(s["arguments"]) or "{}")
             for _, s in sorted(calls.items())
         )
+        for call in tool_calls:
+            if not call.id or not call.name:
+                raise MalformedReply(
+                    f"a streamed tool call came without its {'id' if not call.id else 'name'}", provider=PROVIDER
+                )
         reply = Reply(
             text="".join(text),
             model=model,
@@ -457,14 +560,18 @@ class OpenAIEmbedder(BaseEmbedder):
         # The API rejects empty strings; a space embeds as "nothing" without failing the whole batch.
         inputs = [t if t else " " for t in texts]
         try:
-            resp = await self._conn.client().embeddings.create(
+            raw = await self._conn.client().embeddings.create(
                 input=inputs, model=cfg.model, encoding_format="float", **extra
             )
-        except self._conn.sdk.OpenAIError as e:
+        except (self._conn.sdk.OpenAIError, json.JSONDecodeError) as e:
             self._conn.fail(e)
+        resp: _Embeddings = self._conn.read(_Embeddings, raw, "the reply")
         rows = sorted(resp.data, key=lambda d: d.index)
-        if len(rows) != len(texts):
-            raise ProviderError(f"asked for {len(texts)} embeddings, got {len(rows)}", provider=PROVIDER)
+        if len(rows) != len(texts) or [r.index for r in rows] != list(range(len(texts))):
+            raise MalformedReply(
+                f"asked for {len(texts)} embeddings, got {len(rows)} (indexes {[r.index for r in rows][:10]})",
+                provider=PROVIDER,
+            )
         vectors = [list(r.embedding) for r in rows]
         for v in vectors:
             if len(v) != self.dim:

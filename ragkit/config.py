@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError
 from ragkit import registry
 from ragkit.component import ComponentConfig, secret_from_env
 from ragkit.errors import ConfigError
-from ragkit.yaml_source import ConfigValidationError, Problem, fmt_path, line_for, read_yaml
+from ragkit.yaml_source import ConfigValidationError, Problem, fmt_path, line_for, problems_of, read_yaml
 
 # Pipeline-level settings -------------------------------------------------------------------------
 
@@ -190,9 +190,7 @@ def _validate_block(
     try:
         config = model.model_validate(options)
     except ValidationError as e:
-        for err in e.errors():
-            sub = path + tuple(err["loc"])
-            problems.append(Problem(fmt_path(sub), line_for(lines, sub), err["msg"]))
+        problems.extend(problems_of(e, path, lines))
         return None
     return ComponentSpec(role, type_name, config)
 
@@ -232,6 +230,11 @@ def parse_pipeline(
         if spec:
             generators[str(name)] = spec
     default = merged.get("default_generator")
+    if default is not None and not isinstance(default, str):
+        problems.append(
+            Problem("default_generator", line_for(lines, ("default_generator",)), "expected a generator name")
+        )
+        default = None
     if default is not None and gens and default not in gens:
         problems.append(
             Problem(
@@ -245,9 +248,7 @@ def parse_pipeline(
         try:
             settings[key] = model.model_validate(merged.get(key) or {})
         except ValidationError as e:
-            for err in e.errors():
-                sub = (key,) + tuple(err["loc"])
-                problems.append(Problem(fmt_path(sub), line_for(lines, sub), err["msg"]))
+            problems.extend(problems_of(e, (key,), lines))
     sections: dict[str, AppSection] = {}
     for key in app_sections:
         if data.get(key) is None:
@@ -255,9 +256,7 @@ def parse_pipeline(
         try:
             sections[key] = registry.section(key).model_validate(data[key])
         except ValidationError as e:
-            for err in e.errors():
-                sub = (key,) + tuple(err["loc"])
-                problems.append(Problem(fmt_path(sub), line_for(lines, sub), err["msg"]))
+            problems.extend(problems_of(e, (key,), lines))
         except ConfigError as e:
             problems.append(Problem(key, line_for(lines, (key,)), str(e)))
     index_dir = merged.get("index_dir")

@@ -8,6 +8,7 @@
     │   ├── AuthError          401/403: credentials missing or rejected
     │   ├── BadRequest         400/404/422: the request itself is wrong (never retried)
     │   │   └── ContextOverflow   the prompt exceeds the model's context window
+    │   ├── MalformedReply     the server answered, but not in the API's format (never retried)
     │   └── Transient          worth retrying
     │       ├── RateLimited    429; carries ``retry_after`` seconds when the server sent it
     │       ├── Unavailable    5xx, connection failures
@@ -66,6 +67,11 @@ class ContextOverflow(BadRequest):
     """The prompt exceeds the model's context window."""
 
 
+class MalformedReply(ProviderError):
+    """The server answered, but the body or a stream event breaks the API's format: not JSON, a field missing or of
+    the wrong type, an event stream that is not one. Retrying the same request would get the same answer."""
+
+
 class Transient(ProviderError):
     """A failure that may succeed on retry."""
 
@@ -118,6 +124,7 @@ __all__ = [
     "AuthError",
     "BadRequest",
     "ContextOverflow",
+    "MalformedReply",
     "Transient",
     "RateLimited",
     "Unavailable",

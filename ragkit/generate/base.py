@@ -62,24 +62,10 @@ class BaseGenerator:
     async def stream(
         self, messages: Sequence[Message], *, max_tokens: int | None = None, tools: Sequence[ToolSpec] | None = None
     ) -> AsyncIterator[Delta]:
-        """Stream deltas; a transient failure before the first delta is retried, after it is raised."""
-        first: list[Delta] = []
-        iterator: AsyncIterator[Delta] | None = None
-
-        async def open_stream() -> None:
-            nonlocal iterator
-            iterator = self._stream(messages, max_tokens=max_tokens, tools=tools).__aiter__()
-            try:
-                first.append(await iterator.__anext__())
-            except StopAsyncIteration:
-                pass
-
-        await self.retry.call(open_stream)
-        for delta in first:
+        """Stream deltas; a transient failure before the first delta is retried, after it is raised; the retry
+        policy's deadline bounds the whole stream."""
+        async for delta in self.retry.stream(lambda: self._stream(messages, max_tokens=max_tokens, tools=tools)):
             yield delta
-        if first and iterator is not None:
-            async for delta in iterator:
-                yield delta
 
     def count_tokens(self, text: str) -> int:
         """Tokens by tiktoken plus a safety margin; backends with their own tokenizer override this."""

@@ -15,6 +15,7 @@ EXPECTED = {
     "ConfigError",
     "ContextOverflow",
     "DataError",
+    "MalformedReply",
     "ProviderError",
     "RagkitError",
     "RateLimited",
