@@ -1,4 +1,10 @@
-"""QdrantEdgeStore: the Qdrant engine in-process (qdrant-edge-py), persistent in a directory."""
+"""QdrantEdgeStore: the Qdrant engine in-process (qdrant-edge-py), persistent in a directory.
+
+One process writes at a time (``writer.lock``, waited for up to ``lock_timeout_s``), into its own live shard;
+``optimize()`` and ``close()`` publish what it wrote as a read-only copy, and any number of processes read the
+newest published copy without blocking (``ragkit.providers.qdrant_edge_files`` has the layout). A process that
+writes reads its own live shard until it publishes.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,17 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import IO, Any, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ragkit.component import ComponentConfig, Field
 from ragkit.errors import ConfigError, DataError, ProviderError
+from ragkit.ingest.lock import DEFAULT_WAIT_S, FileLock
+from ragkit.providers.qdrant_edge_files import ShardFiles, dense_dim
 from ragkit.retrieve.filters import PayloadType, to_qdrant
 from ragkit.types import SparseVector
 
@@ -118,6 +127,9 @@ class QdrantEdgeStore:
         payload_schema: dict[str, PayloadType] = Field(
             default_factory=dict, max_length=256, description="payload field -> index type, for filtered search"
         )
+        lock_timeout_s: float = Field(
+            DEFAULT_WAIT_S, ge=0, le=86_400, description="seconds a writer waits for another process's write to end"
+        )
 
     def __init__(self, config: QdrantEdgeStore.Config) -> None:
         try:
@@ -129,11 +141,16 @@ class QdrantEdgeStore:
         if config.path is None:
             raise ConfigError("qdrant_edge store needs a path (field path)")
         self.path = Path(config.path)
-        self._shard: Any = None
+        self.files = ShardFiles(self.path)
+        self._writer = FileLock(self.path / "writer.lock")
+        self._shard: Any = None  # the live shard while writing, else the published copy being read
+        self._mode: Literal["write", "read"] | None = None
+        self._pin: IO[str] | None = None  # the reader registration of the copy being read
+        self._stamp: tuple[int, int, int] | None = None
+        self._retired: list[tuple[Any, IO[str] | None, float]] = []  # copies replaced by a newer one
+        self._dirty = False  # written since the last publish
         self._dim: int | None = None
-        self._lock = threading.Lock()
-        if (self.path / "edge_config.json").exists():
-            self._open()
+        self._lock = threading.RLock()
 
     @classmethod
     def from_config(cls, config: QdrantEdgeStore.Config, *, path: str | None = None, **_: Any) -> QdrantEdgeStore:
@@ -165,36 +182,129 @@ class QdrantEdgeStore:
             ),
         )
 
-    def _open(self) -> None:
+    def _load(self, where: Path, what: str) -> Any:
         try:
-            self._shard = self._qe.EdgeShard.load(str(self.path))
-            dense = self._shard_config_dim()
+            return self._qe.EdgeShard.load(str(where))
         except Exception as e:
-            raise ProviderError(f"cannot open shard at {self.path}: {e}", provider="qdrant_edge") from e
-        self._dim = dense
+            raise ProviderError(f"cannot open {what} at {where}: {e}", provider="qdrant_edge") from e
 
-    def _shard_config_dim(self) -> int | None:
-        import json
+    def _enter_write(self) -> None:
+        """Become the writer: take the store's write lock, then open the live shard if there is one."""
+        if self._mode == "write":
+            return
+        self._leave_read()
+        self._writer.acquire(self.config.lock_timeout_s, label=f"the store {self.path}")
+        try:
+            self.files.adopt_legacy()
+            if self.files.has_live():
+                self._shard = self._load(self.files.live, "shard")
+                self._dim = dense_dim(self.files.live, DENSE)
+            self._mode = "write"
+        except BaseException:
+            self._shard = None
+            self._writer.release()
+            raise
 
-        cfg = json.loads((self.path / "edge_config.json").read_text())
-        vectors = cfg.get("vectors") or {}
-        params = vectors.get(DENSE)
-        return int(params["size"]) if params and "size" in params else None
+    def _publish(self, optimize: bool = False) -> bool:
+        """Flush (and optimize) the live shard, close it, publish a copy for readers, release the write lock."""
+        changed = False
+        writing = self._mode == "write"
+        try:
+            shard = self._shard if writing else None
+            if writing:
+                self._shard = None
+            if shard is None and self.files.has_live():  # publishing another process's unpublished writes
+                shard = self._load(self.files.live, "shard")
+                self._dirty = True
+            if shard is not None:
+                try:
+                    changed = bool(shard.optimize()) if optimize else False
+                    shard.flush()
+                finally:
+                    shard.close()
+                if self._dirty or changed or self.files.current() is None:
+                    self.files.publish()
+                    log.info("published %s", self.files.current())
+            self._dirty = False
+        finally:
+            if writing:
+                self._mode = None
+            self._writer.release()
+        return changed
+
+    def _leave_read(self) -> None:
+        for shard, pin, _ in [*self._retired, (self._shard, self._pin, 0.0)] if self._mode == "read" else self._retired:
+            self._close_quietly(shard, pin)
+        self._retired = []
+        if self._mode == "read":
+            self._shard, self._pin, self._stamp, self._mode = None, None, None, None
+
+    @staticmethod
+    def _close_quietly(shard: Any, pin: IO[str] | None) -> None:
+        try:
+            if shard is not None:
+                shard.close()
+        except Exception as e:  # a read-only copy has nothing to lose; a failed close must not fail a search
+            log.debug("closing a published copy: %s", e)
+        finally:
+            if pin is not None:
+                pin.close()
+
+    def _open_reader(self) -> None:
+        """Open the newest published copy (publishing a first-layout store or an unpublished live shard first)."""
+        for _ in range(20):
+            stamp = self.files.stamp()
+            gen = self.files.current()
+            if gen is None:
+                if not (self.files.has_legacy() or self.files.has_live()):
+                    raise ConfigError(f"no index at {self.path}: nothing has been written there yet")
+                if not self._writer.try_acquire():
+                    raise ConfigError(
+                        f"the index at {self.path} is being written for the first time by {self._writer.holder()}; "
+                        "it can be read once that run finishes"
+                    )
+                self.files.adopt_legacy()
+                self._publish()
+                continue
+            pin = self.files.pin(gen)
+            if pin is None:  # collected between reading CURRENT and registering; read CURRENT again
+                continue
+            try:
+                shard = self._load(gen, "published copy")
+            except ProviderError:
+                pin.close()
+                time.sleep(0.05)  # another reader may be rewriting the copy's config as it loads it
+                continue
+            if self._mode == "read":
+                self._retired.append((self._shard, self._pin, time.monotonic()))
+            self._shard, self._pin, self._stamp, self._mode = shard, pin, stamp, "read"
+            self._dim = dense_dim(gen, DENSE)
+            return
+        raise ProviderError(f"cannot open the published copy of {self.path}", provider="qdrant_edge")
+
+    async def exists(self) -> bool:
+        """Whether anything was ever written here (published, or being written for the first time)."""
+        return self._mode == "write" or any(
+            (self.files.current() is not None, self.files.has_live(), self.files.has_legacy())
+        )
 
     async def ensure_collection(self, dim: int) -> None:
         """Create the shard, or check an existing one's dimension before any write."""
-        if self._shard is not None:
-            if self._dim != dim:
-                raise ConfigError(f"dimension mismatch: collection has {self._dim}, embedder gives {dim}")
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            try:
-                self._shard = self._qe.EdgeShard.create(str(self.path), self._edge_config(dim))
-            except Exception as e:
-                raise ProviderError(f"cannot create shard at {self.path}: {e}", provider="qdrant_edge") from e
-            self._dim = dim
-            log.info("created qdrant edge shard at %s (dim %d)", self.path, dim)
-        self._create_indexes()
+        with self._lock:
+            self._enter_write()
+            if self._shard is not None:
+                if self._dim != dim:
+                    raise ConfigError(f"dimension mismatch: collection has {self._dim}, embedder gives {dim}")
+            else:
+                self.files.live.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._shard = self._qe.EdgeShard.create(str(self.files.live), self._edge_config(dim))
+                except Exception as e:
+                    raise ProviderError(f"cannot create shard at {self.path}: {e}", provider="qdrant_edge") from e
+                self._dim = dim
+                self._dirty = True
+                log.info("created qdrant edge shard at %s (dim %d)", self.path, dim)
+            self._create_indexes()
 
     def _create_indexes(self) -> None:
         qe = self._qe
@@ -211,19 +321,31 @@ class QdrantEdgeStore:
                 self._update(qe.UpdateOperation.create_field_index(name, kinds[kind]))
 
     def _ready(self) -> Any:
-        if self._shard is None and (self.path / "edge_config.json").exists():
-            self._open()
-        if self._shard is None:
-            raise ConfigError(f"no shard at {self.path}: call ensure_collection(dim) first")
-        return self._shard
+        """The shard to read: the live one while this process writes, else the newest published copy."""
+        with self._lock:
+            if self._mode == "write":
+                if self._shard is None:
+                    raise ConfigError(f"no index at {self.path}: call ensure_collection(dim) first")
+                return self._shard
+            if self._mode is None or self.files.stamp() != self._stamp:
+                self._open_reader()
+            now = time.monotonic()
+            # A replaced copy stays open a while for searches already running on it in other threads.
+            while self._retired and now - self._retired[0][2] > 30.0:
+                shard, pin, _ = self._retired.pop(0)
+                self._close_quietly(shard, pin)
+            return self._shard
 
     def _update(self, op: Any) -> None:
         with self._lock:
-            shard = self._ready()
+            self._enter_write()
+            if self._shard is None:
+                raise ConfigError(f"no shard at {self.path}: call ensure_collection(dim) first")
             try:
-                shard.update(op)
+                self._shard.update(op)
             except Exception as e:
                 raise ProviderError(f"update failed: {e}", provider="qdrant_edge") from e
+            self._dirty = True
 
     # -- writes ------------------------------------------------------------------------------------------
     def _sparse(self, v: SparseVector) -> Any:
@@ -236,7 +358,10 @@ class QdrantEdgeStore:
         payloads: Sequence[Mapping[str, Any]],
         sparse: Sequence[SparseVector] | None = None,
     ) -> None:
-        self._ready()
+        with self._lock:
+            self._enter_write()
+            if self._shard is None:
+                raise ConfigError(f"no shard at {self.path}: call ensure_collection(dim) first")
         check_batch(ids, vectors, payloads, sparse, self._dim)
         if ids:
             await asyncio.to_thread(self._write, ids, vectors, payloads, sparse)
@@ -271,14 +396,43 @@ class QdrantEdgeStore:
 
     def _optimize(self) -> bool:
         with self._lock:
-            shard = self._ready()
-            changed = shard.optimize()
-            shard.flush()
+            self._enter_write()
+            changed = self._shard.optimize() if self._shard is not None else False
+            if self._shard is not None:
+                self._shard.flush()
         return bool(changed)
 
+    async def set_payload(self, ids: Sequence[str], payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Replace the payloads of stored chunks; returns the ids that are not stored (nothing is written for them)."""
+        if len(ids) != len(payloads):
+            raise DataError(f"set_payload: {len(ids)} ids but {len(payloads)} payloads")
+        if not ids:
+            return []
+        return await asyncio.to_thread(self._set_payload, ids, payloads)
+
+    def _set_payload(self, ids: Sequence[str], payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        qe = self._qe
+        with self._lock:
+            self._enter_write()
+            if self._shard is None:
+                return list(ids)
+            points = [point_id(i) for i in ids]
+            stored = {str(r.id) for r in self._shard.retrieve(points, with_payload=False, with_vector=False)}
+            for cid, pid, payload in zip(ids, points, payloads):
+                if pid in stored:
+                    self._update(qe.UpdateOperation.overwrite_payload([pid], with_chunk_id(cid, payload)))
+        return [cid for cid, pid in zip(ids, points) if pid not in stored]
+
     async def optimize(self) -> bool:
-        """Build HNSW indexes and merge segments now; True if anything changed."""
-        return await asyncio.to_thread(self._optimize)
+        """Build HNSW indexes and merge segments, then publish what was written to readers and release the write
+        lock (the next write takes it again); True if the optimiser changed anything."""
+
+        def run() -> bool:
+            with self._lock:
+                self._enter_write()
+                return self._publish(optimize=True)
+
+        return await asyncio.to_thread(run)
 
     # -- reads -------------------------------------------------------------------------------------------
     def _engine(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -394,12 +548,12 @@ class QdrantEdgeStore:
         return {r.payload["chunk_id"]: r.payload for r in records}
 
     async def close(self) -> None:
-        """Flush and release the shard; a later call reopens it from disk."""
+        """Publish what was written (if anything), release the write lock and close every shard this store has open;
+        a later call opens them again."""
         with self._lock:
-            if self._shard is not None:
-                self._shard.flush()
-                self._shard.close()
-                self._shard = None
+            if self._mode == "write":
+                self._publish()
+            self._leave_read()
 
     def info(self) -> dict[str, int]:
         """Segment, point and HNSW-indexed vector counts."""

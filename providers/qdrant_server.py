@@ -8,7 +8,16 @@ from typing import Any, Literal, Mapping, Sequence
 from pydantic import model_validator
 
 from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
-from ragkit.errors import AuthError, BadRequest, ConfigError, ProviderError, RateLimited, Timeout, Unavailable
+from ragkit.errors import (
+    AuthError,
+    BadRequest,
+    ConfigError,
+    DataError,
+    ProviderError,
+    RateLimited,
+    Timeout,
+    Unavailable,
+)
 from ragkit.providers.qdrant_edge import DENSE, SPARSE, Result, check_batch, payload_indexes, point_id, with_chunk_id
 from ragkit.retrieve.filters import PayloadType
 from ragkit.retrieve.filters import to_qdrant as _to_qdrant
@@ -48,7 +57,9 @@ class QdrantServerStore:
         url: str | None = Field(None, max_length=2048, description="server URL, e.g. http://localhost:6333")
         location: str | None = Field(None, max_length=4096, description='":memory:" for the in-process local mode')
         path: str | None = Field(None, max_length=4096, description="directory for the on-disk local mode")
-        api_key_env: EnvVarName | None = Field(None, max_length=256, description="environment variable holding the API key")
+        api_key_env: EnvVarName | None = Field(
+            None, max_length=256, description="environment variable holding the API key"
+        )
         collection: str = Field("ragkit", min_length=1, max_length=255, description="collection name")
         distance: Literal["cosine", "dot", "euclid"] = Field("cosine", description="dense vector distance")
         shard_number: int = Field(1, ge=1, le=1024, description="shards the collection is split into (cluster)")
@@ -84,6 +95,7 @@ class QdrantServerStore:
         self.config = config
         self.collection = config.collection
         self._dim: int | None = None
+        self._exists = False
         if client is None:
             api_key = secret_from_env(config.api_key_env, required=False, what="Qdrant API key")
             kwargs: dict[str, Any] = {"timeout": int(config.timeout_s)}
@@ -98,7 +110,13 @@ class QdrantServerStore:
                 kwargs = {"location": config.location}
             else:
                 kwargs = {"path": config.path}
-            client = AsyncQdrantClient(**kwargs)
+            try:
+                client = AsyncQdrantClient(**kwargs)
+            except RuntimeError as e:  # the local mode locks its folder: one process at a time
+                raise ConfigError(
+                    f"the qdrant store at {config.path} is open in another process; qdrant-client's local mode "
+                    "allows one process at a time (use a Qdrant server, field url, for concurrent access)"
+                ) from e
         self._client = client
         self._local = not config.url
 
@@ -203,6 +221,35 @@ class QdrantServerStore:
         """Delete every chunk of a document."""
         selector = self._m.FilterSelector(filter=self._filter({"doc_id": doc_id}))
         await self._call("delete", self._client.delete(self.collection, points_selector=selector, wait=True))
+
+    async def set_payload(self, ids: Sequence[str], payloads: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Replace the payloads of stored chunks; returns the ids that are not stored (nothing is written for them)."""
+        if len(ids) != len(payloads):
+            raise DataError(f"set_payload: {len(ids)} ids but {len(payloads)} payloads")
+        if not ids:
+            return []
+        m = self._m
+        points = [point_id(i) for i in ids]
+        found = await self._call(
+            "retrieve", self._client.retrieve(self.collection, ids=points, with_payload=False, with_vectors=False)
+        )
+        stored = {str(r.id) for r in found}
+        ops = [
+            m.OverwritePayloadOperation(overwrite_payload=m.SetPayload(payload=with_chunk_id(cid, p), points=[pid]))
+            for cid, pid, p in zip(ids, points, payloads)
+            if pid in stored
+        ]
+        if ops:
+            await self._call(
+                "set_payload", self._client.batch_update_points(self.collection, update_operations=ops, wait=True)
+            )
+        return [cid for cid, pid in zip(ids, points) if pid not in stored]
+
+    async def exists(self) -> bool:
+        """Whether the collection exists (asked once it does: a search that follows needs no round trip)."""
+        if not self._exists:
+            self._exists = bool(await self._call("collection_exists", self._client.collection_exists(self.collection)))
+        return self._exists
 
     async def optimize(self) -> bool:
         """The server optimises in the background; nothing to do here."""

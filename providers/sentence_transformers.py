@@ -59,6 +59,8 @@ class SentenceTransformersEmbedder:
         if not dim:
             raise ConfigError(f"the model in {path} does not declare its embedding dimension")
         self.dim = int(dim)
+        # The model truncates longer texts: chunkers must stay at or below it.
+        self.max_input_tokens: int | None = getattr(self._model, "max_seq_length", None)
         self.id = id or f"st-{path.name}"
         self.max_batch = batch_size
         self.normalize = normalize

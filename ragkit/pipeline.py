@@ -14,7 +14,7 @@ from ragkit import tracing
 from ragkit._aio import run_sync
 from ragkit.config import AppBuild, ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import ConfigError
-from ragkit.ingest.indexing import Indexer, IndexReport, Manifest
+from ragkit.ingest.indexing import Indexer, IndexReport, Manifest, fits_embedder, require_index
 from ragkit.types import Delta, Document, Hit, Message, Reply
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class RAG:
     def chunker(self) -> Chunker:
         inner = getattr(self.embedder, "inner", self.embedder)
         counter = inner.counter() if hasattr(inner, "counter") else None
-        return build_component(self.config.components["chunker"], counter=counter)
+        return fits_embedder(build_component(self.config.components["chunker"], counter=counter), inner)
 
     @cached_property
     def store(self) -> VectorStore:
@@ -202,7 +202,8 @@ class RAG:
     ) -> list[Hit]:
         """Retrieve and rerank."""
         settings = self.config.retrieval
-        top_k = top_k or settings.top_k
+        top_k = settings.top_k if top_k is None else top_k
+        await require_index(self.store, self.index_dir)
         spec = self.config.components.get("reranker")
         if spec is None or spec.type == "none":
             # Nothing reorders the hits, so fetching extra candidates would only cost time.
@@ -294,7 +295,21 @@ class RAG:
         self._write_ledger(report)
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
         meta["query"] = state["query"].as_dict()
-        return replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
+        reply = replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
+        return self._checked(reply, state["query"])
+
+    def _checked(self, reply: Reply, query: Any) -> Reply:
+        """The grounding and abstention checks (``metadata["grounding"]``, ``metadata["abstention"]``)."""
+        from ragkit.answer.grounding import checked_reply
+
+        cfg = self.config
+        return checked_reply(reply, query.original, reply.sources, cfg.grounding, cfg.abstention, query=query.query)
+
+    def _holds_text(self) -> bool:
+        """Whether the checks may rewrite an answer, so a stream must wait for them (strict grounding, abstention)."""
+        from ragkit.answer.grounding import may_rewrite
+
+        return may_rewrite(self.config.grounding, self.config.abstention)
 
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
@@ -337,18 +352,22 @@ class RAG:
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
             routed = gen is self.routed_generator
             final: Reply | None = None
+            hold = self._holds_text()
             with ledger.stage("generate") as stage:
                 messages = [] if routed else prompt_for(gen)
                 async for delta in gen.stream(messages, **state["kwargs"]):
                     if delta.reply is not None:
                         stage.add_reply(delta.reply)
                         final = delta.reply
-                        if delta.text:
+                        if delta.text and not hold:
                             yield Delta(text=delta.text)
-                    else:
+                    elif not (hold and delta.text):
                         yield delta
             if final is not None:
-                yield Delta(reply=self._finish(final, ledger, gen, state))
+                done = self._finish(final, ledger, gen, state)
+                if hold and done.text:
+                    yield Delta(text=done.text)
+                yield Delta(reply=done)
 
     async def aclose(self) -> None:
         close = getattr(self.store, "close", None) if "store" in self.__dict__ else None

@@ -3,33 +3,31 @@
 Every chunker tokenizes a document once, plans cuts on token boundaries, then counts each final chunk
 (prefix included) exactly and shrinks it when the plan was optimistic. ``max_tokens`` is never exceeded.
 ``Chunk.text`` is ``prefix + body`` and ``doc.text[chunk.start:chunk.end] == body``.
+
+A document longer than ``SEGMENT_CHARS`` is planned one segment (cut at a blank line, a line end or a space) at a
+time and its chunks are yielded as they are made (``iter_chunks``), so chunking a 50 MB file takes the memory of
+one segment; no chunk crosses a segment boundary.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-from bisect import bisect_left, bisect_right
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping
 
 from pydantic import Field, model_validator
 
 from ragkit.component import ComponentConfig
-from ragkit.errors import ConfigError, DataError
+from ragkit.errors import ConfigError
 from ragkit.ingest.markdown import Section, markdown_sections
-from ragkit.tokens import TiktokenCounter, TiktokenCuts, TokenCounter, exact_count, splits_hold, token_cuts
+from ragkit.ingest.ranges import Range, _fit_prefix, recursive_ranges, segments, token_windows
+from ragkit.tokens import TiktokenCounter, TokenCounter, token_cuts
 from ragkit.types import Chunk, Document
 
 log = logging.getLogger("ragkit.ingest.chunking")
 
-Range = tuple[int, int]
-
-# Separator patterns for the recursive levels; a piece ends where its separator ends.
-_PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
-_SENTENCE = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？；])")
-_WORD = re.compile(r"\s+")
-_LEVELS = (_PARAGRAPH, _SENTENCE, _WORD)
+# Documents longer than this many characters are planned a segment at a time (see the module doc).
+SEGMENT_CHARS = 200_000
 
 
 def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
@@ -38,198 +36,6 @@ def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
     h.update(f"{doc_id}\x00{start}\x00{end}\x00".encode())
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
-
-
-def _strip(text: str, s: int, e: int) -> Range | None:
-    body = text[s:e]
-    left = len(body) - len(body.lstrip())
-    if left == len(body):
-        return None
-    return s + left, e - (len(body) - len(body.rstrip()))
-
-
-def _ntok(cuts: Sequence[int], a: int, b: int) -> int:
-    """Planned token count of ``text[a:b]``: tokens starting inside it."""
-    n = len(cuts) - 1
-    return bisect_left(cuts, b, 0, n) - bisect_left(cuts, a, 0, n)
-
-
-_BASE_COUNTS: dict[int, tuple[TokenCounter, int]] = {}
-
-
-def _base_count(counter: TokenCounter) -> int:
-    """``counter.count("")``: the special tokens a counter adds to every text, remembered per counter."""
-    hit = _BASE_COUNTS.get(id(counter))
-    if hit is None or hit[0] is not counter:
-        if len(_BASE_COUNTS) >= 64:
-            _BASE_COUNTS.clear()
-        hit = _BASE_COUNTS[id(counter)] = (counter, counter.count(""))
-    return hit[1]
-
-
-class _Budget:
-    """Token accounting for one (counter, max_tokens, prefix): how many planned tokens a body may hold."""
-
-    def __init__(self, counter: TokenCounter, max_tokens: int, prefix: str) -> None:
-        self.counter = counter
-        self.max_tokens = max_tokens
-        self.prefix = prefix
-        base = _base_count(counter)
-        cost = counter.count(prefix) - base if prefix else 0
-        self.tokens = max_tokens - base - cost
-        if self.tokens < 1:
-            raise ConfigError(f"max_tokens={max_tokens} leaves no room for text after the prefix ({cost} tokens)")
-        # Plans count tokens of the whole text; a stripped slice often re-tokenizes one token longer
-        # (" Sweyn" is one token, "Sweyn" two), so plan one short and let fit() rarely need a second count.
-        self.plan = self.tokens - 1 if self.tokens >= 32 else self.tokens
-        # Exact subclasses only: one that overrides count() is counted with its own count().
-        self.tiktoken = type(counter) is TiktokenCounter and splits_hold(counter.name)
-
-    def count(self, text: str, a: int, b: int, cuts: Sequence[int]) -> int:
-        """``counter.count(prefix + text[a:b])``, cheaper when ``cuts`` came from one tiktoken encode of ``text``."""
-        if (
-            self.tiktoken
-            and isinstance(cuts, TiktokenCuts)
-            and cuts.text is text
-            and cuts.encoding == self.counter.name
-        ):
-            return exact_count(self.counter, self.prefix, text, a, b, cuts)  # type: ignore[arg-type]
-        return self.counter.count(self.prefix + text[a:b])
-
-    def fit(self, text: str, s: int, e: int, cuts: Sequence[int]) -> tuple[int, Range | None]:
-        """The largest end ``<= e`` whose stripped body fits with the prefix, and that stripped body range."""
-        while True:
-            body = _strip(text, s, e)
-            if body is None:
-                return e, None
-            excess = self.count(text, body[0], body[1], cuts) - self.max_tokens
-            if excess <= 0:
-                return e, body
-            lo, hi = bisect_right(cuts, s), bisect_left(cuts, e)
-            if hi > lo:  # drop whole tokens first
-                e = cuts[max(lo, hi - excess)]
-            elif e - s > 1:  # one token longer than the room left: drop code points
-                e -= 1
-            else:
-                raise DataError(f"max_tokens={self.max_tokens} cannot hold a single character after the prefix")
-
-
-def _fit_prefix(prefix: str, counter: TokenCounter, max_tokens: int) -> str:
-    # A prefix may take at most half the cap, so a long title cannot crowd out the body.
-    if not prefix:
-        return prefix
-    limit = max_tokens // 2
-    base = _base_count(counter)
-    if counter.count(prefix) - base <= limit:
-        return prefix
-    spans = counter.spans(prefix)
-    cut = spans[limit - 1][1] if 0 < limit <= len(spans) else 0
-    while cut > 0 and counter.count(prefix[:cut]) - base > limit:
-        cut -= 1
-    log.warning("chunk prefix of %d chars cut to %d to stay within %d tokens", len(prefix), cut, limit)
-    return prefix[:cut]
-
-
-def token_windows(
-    text: str,
-    counter: TokenCounter,
-    max_tokens: int,
-    *,
-    overlap: int = 0,
-    prefix: str = "",
-    cuts: Sequence[int] | None = None,
-) -> list[Range]:
-    """Body ranges of consecutive token windows overlapping by ``overlap`` tokens; ``prefix + body`` fits."""
-    last = len(text.rstrip())
-    if last == 0:
-        return []
-    budget = _Budget(counter, max_tokens, prefix)
-    cuts = token_cuts(text, counter) if cuts is None else cuts
-    n = len(cuts) - 1
-    overlap = max(0, min(overlap, budget.tokens // 2))  # a larger overlap would crawl one token per chunk
-    out: list[Range] = []
-    seen: set[Range] = set()  # a start moved past whitespace only can strip to a body already taken
-    s = 0
-    while True:
-        i = bisect_right(cuts, s) - 1
-        e, body = budget.fit(text, s, cuts[min(i + budget.plan, n)], cuts)
-        if body is not None and body not in seen:
-            seen.add(body)
-            out.append(body)
-        if e >= last:
-            return out
-        j = bisect_right(cuts, e) - 1
-        nxt = cuts[j - overlap] if j - overlap > i else s
-        if nxt <= s:  # the window shrank below the overlap: move on by at least one token
-            k = bisect_right(cuts, s)
-            nxt = min(cuts[k], e) if k <= n else e
-        s = nxt
-
-
-def _pieces(text: str, a: int, b: int, pattern: re.Pattern[str]) -> list[Range]:
-    out: list[Range] = []
-    prev = a
-    for m in pattern.finditer(text, a, b):
-        if prev < m.end() < b:
-            out.append((prev, m.end()))
-            prev = m.end()
-    out.append((prev, b))
-    return out
-
-
-def _units(text: str, a: int, b: int, cuts: Sequence[int], limit: int, level: int = 0) -> list[Range]:
-    """Split ``text[a:b]`` at the coarsest separators that give pieces of at most ``limit`` planned tokens."""
-    if _ntok(cuts, a, b) <= limit:
-        return [(a, b)]
-    if level == len(_LEVELS):  # no separator left: cut every ``limit`` tokens
-        lo, hi = bisect_right(cuts, a), bisect_left(cuts, b)
-        bounds = sorted({a, b, *(cuts[k] for k in range(lo + limit - 1, hi, limit))})
-        return list(zip(bounds, bounds[1:]))
-    out: list[Range] = []
-    for pa, pb in _pieces(text, a, b, _LEVELS[level]):
-        out.extend(_units(text, pa, pb, cuts, limit, level + 1))
-    return out
-
-
-def recursive_ranges(
-    text: str,
-    counter: TokenCounter,
-    max_tokens: int,
-    *,
-    prefix: str = "",
-    start: int = 0,
-    end: int | None = None,
-    cuts: Sequence[int] | None = None,
-) -> list[Range]:
-    """Body ranges of ``text[start:end]`` packed from paragraphs, then sentences, words, tokens; ``prefix + body`` fits."""
-    end = len(text) if end is None else end
-    if not text[start:end].strip():
-        return []
-    budget = _Budget(counter, max_tokens, prefix)
-    whole = _strip(text, start, end)
-    if whole is not None:  # the common short text: a bound or one exact count instead of a plan
-        bound = getattr(counter, "upper_bound", None)
-        most = bound(prefix + text[whole[0] : whole[1]]) if bound is not None else None
-        if most is not None and most <= max_tokens:
-            return [whole]
-        if budget.count(text, whole[0], whole[1], () if cuts is None else cuts) <= max_tokens:
-            return [whole]
-    cuts = token_cuts(text, counter) if cuts is None else cuts
-    units = _units(text, start, end, cuts, budget.plan)
-    bounds = [u[0] for u in units] + [end]
-    last = start + len(text[start:end].rstrip())
-    out: list[Range] = []
-    s, idx = start, 0
-    while s < last:
-        while bounds[idx] <= s:
-            idx += 1
-        # Greedy: take whole units while the plan fits; fit() trims if the real count disagrees.
-        while idx + 1 < len(bounds) and _ntok(cuts, s, bounds[idx + 1]) <= budget.plan:
-            idx += 1
-        s, body = budget.fit(text, s, bounds[idx], cuts)
-        if body is not None:
-            out.append(body)
-    return out
 
 
 class _Fields(dict):
@@ -292,6 +98,33 @@ class _BaseChunker:
             id=chunk_id(doc.id, start, end, text), doc_id=doc.id, text=text, start=start, end=end, metadata=meta
         )
 
+    def _ranges(self, text: str, prefix: str) -> list[Range]:
+        raise NotImplementedError
+
+    def _whole(self, doc: Document) -> list[Chunk]:
+        """All chunks of a document planned in one piece."""
+        prefix = self._prefix(doc)
+        return [self._chunk(doc, r, prefix, i) for i, r in enumerate(self._ranges(doc.text, prefix))]
+
+    def _spans(self, doc: Document) -> Iterator[tuple[int, int, str, dict[str, Any]]]:
+        """(start, end, prefix, extra metadata) of each part of a long document that is chunked on its own."""
+        yield 0, len(doc.text), self._prefix(doc), {}
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        return self._whole(doc) if len(doc.text) <= SEGMENT_CHARS else list(self.iter_chunks(doc))
+
+    def iter_chunks(self, doc: Document) -> Iterator[Chunk]:
+        """The chunks of ``doc`` in order, a segment at a time for a long document (``chunk`` returns the same)."""
+        if len(doc.text) <= SEGMENT_CHARS:
+            yield from self._whole(doc)
+            return
+        index = 0
+        for start, end, prefix, extra in self._spans(doc):
+            for a, b in segments(doc.text, start, end, SEGMENT_CHARS):
+                for s, e in self._ranges(doc.text[a:b], prefix):
+                    yield self._chunk(doc, (a + s, a + e), prefix, index, **extra)
+                    index += 1
+
 
 class TokenWindowConfig(ChunkerConfig):
     """Settings of the token-window chunker."""
@@ -323,10 +156,8 @@ class TokenWindowChunker(_BaseChunker):
             raise ConfigError(f"overlap must be in [0, max_tokens), got {overlap}")
         self.overlap = overlap
 
-    def chunk(self, doc: Document) -> list[Chunk]:
-        prefix = self._prefix(doc)
-        ranges = token_windows(doc.text, self.counter, self.max_tokens, overlap=self.overlap, prefix=prefix)
-        return [self._chunk(doc, r, prefix, i) for i, r in enumerate(ranges)]
+    def _ranges(self, text: str, prefix: str) -> list[Range]:
+        return token_windows(text, self.counter, self.max_tokens, overlap=self.overlap, prefix=prefix)
 
 
 class RecursiveConfig(ChunkerConfig):
@@ -338,10 +169,8 @@ class RecursiveChunker(_BaseChunker):
 
     Config = RecursiveConfig
 
-    def chunk(self, doc: Document) -> list[Chunk]:
-        prefix = self._prefix(doc)
-        ranges = recursive_ranges(doc.text, self.counter, self.max_tokens, prefix=prefix)
-        return [self._chunk(doc, r, prefix, i) for i, r in enumerate(ranges)]
+    def _ranges(self, text: str, prefix: str) -> list[Range]:
+        return recursive_ranges(text, self.counter, self.max_tokens, prefix=prefix)
 
 
 class MarkdownConfig(ChunkerConfig):
@@ -353,20 +182,29 @@ class MarkdownChunker(_BaseChunker):
 
     Config = MarkdownConfig
 
-    def chunk(self, doc: Document) -> list[Chunk]:
+    def _ranges(self, text: str, prefix: str) -> list[Range]:
+        return recursive_ranges(text, self.counter, self.max_tokens, prefix=prefix)
+
+    def _spans(self, doc: Document) -> Iterator[tuple[int, int, str, dict[str, Any]]]:
+        for sec in markdown_sections(doc.text):
+            yield (
+                sec.start,
+                sec.end,
+                self._prefix(doc, headings=" > ".join(sec.headings)),
+                {"headings": list(sec.headings)},
+            )
+
+    def _whole(self, doc: Document) -> list[Chunk]:
         if not doc.text.strip():
             return []
         cuts = token_cuts(doc.text, self.counter)
         chunks: list[Chunk] = []
-        for sec in markdown_sections(doc.text):
-            prefix = self._prefix(doc, headings=" > ".join(sec.headings))
+        for start, end, prefix, extra in self._spans(doc):
             ranges = recursive_ranges(
-                doc.text, self.counter, self.max_tokens, prefix=prefix, start=sec.start, end=sec.end, cuts=cuts
+                doc.text, self.counter, self.max_tokens, prefix=prefix, start=start, end=end, cuts=cuts
             )
             base = len(chunks)
-            chunks.extend(
-                self._chunk(doc, r, prefix, base + k, headings=list(sec.headings)) for k, r in enumerate(ranges)
-            )
+            chunks.extend(self._chunk(doc, r, prefix, base + k, **extra) for k, r in enumerate(ranges))
         return chunks
 
 
@@ -380,6 +218,7 @@ __all__ = [
     "MarkdownConfig",
     "Section",
     "chunk_id",
+    "SEGMENT_CHARS",
     "token_cuts",
     "token_windows",
     "recursive_ranges",

@@ -126,7 +126,9 @@ class CachedEmbedder:
         self.id = inner.id
         self.dim = inner.dim
         self.max_batch = inner.max_batch
-        self._memory: dict[str, list[float]] = {}
+        # The longest text (in the inner embedder's tokens) it reads whole, when it says; chunkers must stay below it.
+        self.max_input_tokens: int | None = getattr(inner, "max_input_tokens", None)
+        self._memory: dict[str, np.ndarray] = {}
         self.hits = 0
         self.misses = 0
         self.calls = 0
@@ -140,16 +142,18 @@ class CachedEmbedder:
         """The inner embedder's token counter, when it has one."""
         return self.inner.counter()  # type: ignore[attr-defined]
 
-    def _remember(self, key: str, vector: list[float]) -> None:
+    def _remember(self, key: str, vector: Sequence[float]) -> None:
+        # Kept as float32 arrays (1.5 KB for 384 dims) rather than lists of Python floats (about 12 KB), so a full
+        # memory cache of 100,000 vectors takes 150 MB, not 1.2 GB.
         if self.memory_items <= 0:
             return
         if len(self._memory) >= self.memory_items:
             self._memory.pop(next(iter(self._memory)))  # dicts keep insertion order: drop the oldest
-        self._memory[key] = vector
+        self._memory[key] = np.asarray(vector, dtype=np.float32)
 
     async def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         keys = [text_key(t) for t in texts]
-        found: dict[str, list[float]] = {k: self._memory[k] for k in set(keys) if k in self._memory}
+        found: dict[str, Sequence[float]] = {k: self._memory[k] for k in set(keys) if k in self._memory}
         wanted = [k for k in dict.fromkeys(keys) if k not in found]
         if wanted and self.cache is not None:
             for k, v in self.cache.get_many(self.id, wanted).items():
@@ -169,21 +173,21 @@ class CachedEmbedder:
             vectors = await self.inner.embed_batch([first_text[k] for k in part])
             if len(vectors) != len(part):
                 raise ProviderError(f"{self.id} returned {len(vectors)} vectors for {len(part)} texts")
-            fresh = {k: list(v) for k, v in zip(part, vectors)}
+            fresh = dict(zip(part, vectors))
             if self.cache is not None:
                 self.cache.put_many(self.id, fresh)
             for k, v in fresh.items():
                 self._remember(k, v)
             found.update(fresh)
-        return [list(found[k]) for k in keys]
+        return [found[k].tolist() if isinstance(found[k], np.ndarray) else list(found[k]) for k in keys]
 
     async def embed_query(self, text: str) -> list[float]:
         """One query's vector: memory-cached, never written to the persistent cache (queries rarely repeat there)."""
         key = text_key(text)
-        vector = self._memory.get(key)
-        if vector is not None:
+        cached = self._memory.get(key)
+        if cached is not None:
             self.hits += 1
-            return list(vector)
+            return cached.tolist()
         inner_query = getattr(self.inner, "embed_query", None)
         vector = list(await inner_query(text)) if inner_query else list((await self.inner.embed_batch([text]))[0])
         self.misses += 1

@@ -1,47 +1,41 @@
-"""Document loaders: .txt, .md, .jsonl and .csv files or directories of them, with bad records reported by file and line.
+"""Document loaders: .txt, .md, .jsonl and .csv files or directories of them; bad records reported by file and line.
+
+Document ids are absolute file paths (``ragkit.ingest.doc_ids``): two files never share one, and an id does not
+depend on the folder named on the command line or on the directory a command runs in.
+
+Decoding is per line: a byte that is not valid text spoils only its own line (JSONL) or record (CSV), and is
+reported with that line's number. A UTF-8 byte-order mark is dropped. CSV is read strictly: a quote that is never
+closed is reported on the line where it opened, and the lines it swallowed are read again as rows of their own.
 
 ``on_error`` decides what a malformed record or unreadable file does:
 
 * ``"raise"``: stop at the first one with a ``DataError`` naming file and line.
 * ``"report"`` (default): keep loading the good records, then raise one ``DataError`` listing every bad one.
-* ``"skip"``: keep loading; each bad record is logged as a warning and collected in the ``LoadReport``.
+* ``"skip"``: keep loading; each bad record is logged once as a warning.
+* ``"collect"``: keep loading; bad records only go into the ``LoadReport`` (the caller lists them).
 
-Nothing is dropped silently: pass ``report=LoadReport()`` to read what was loaded and what was not.
+Every bad record is in ``report.errors`` whatever the mode: nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from ragkit.errors import DataError
+from ragkit.ingest.doc_ids import display_path, file_id, file_of, under
+from ragkit.ingest.records import LoadIssue, Options, csv_file, jsonl_file
 from ragkit.types import Document
 
 log = logging.getLogger("ragkit.ingest.loaders")
 
-OnError = Literal["report", "skip", "raise"]
+OnError = Literal["report", "skip", "raise", "collect"]
 SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".csv")
 _MD_TITLE = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.M)
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
-
-
-@dataclass(frozen=True, slots=True)
-class LoadIssue:
-    """One record or file that was not loaded."""
-
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -52,126 +46,59 @@ class LoadReport:
     documents: int = 0
     errors: list[LoadIssue] = field(default_factory=list)
 
-
-@dataclass(frozen=True, slots=True)
-class _Options:
-    text_field: str
-    id_fields: tuple[str, ...]
-    title_field: str
-    csv_id_column: str
-    csv_text_columns: tuple[str, ...]
-    encoding: str
+    def files_with_errors(self) -> set[str]:
+        """Absolute paths of the files that had a record or read error."""
+        return {os.path.abspath(e.path) for e in self.errors}
 
 
-def _number(value: str) -> Any:
-    """A CSV cell as int or float when it is one, else the string."""
-    v = value.strip()
-    if re.match(r"[+-]?0\d", v):  # leading zeros mark codes (zip, part numbers), not numbers
-        return value
-    if _INT.fullmatch(v):
-        return int(v)
-    if _FLOAT.fullmatch(v):
-        return float(v)
-    return value
+def _title(path: Path, text: str) -> str:
+    m = _MD_TITLE.search(text) if path.suffix.lower() in (".md", ".markdown") else None
+    return m.group(1).strip() if m else path.stem
 
 
-def _text_file(path: Path, rel: str, opts: _Options) -> Iterator[Document]:
-    text = path.read_text(encoding=opts.encoding)
-    meta: dict[str, Any] = {"source": rel}
-    m = _MD_TITLE.search(text) if path.suffix in (".md", ".markdown") else None
-    meta["title"] = m.group(1).strip() if m else path.stem
-    yield Document(id=rel, text=text, metadata=meta)
+def _text_file(path: Path, opts: Options) -> Iterator[Document | LoadIssue]:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf") and opts.encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
+        raw = raw[3:]
+    try:
+        text = raw.decode(opts.encoding)
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        yield LoadIssue(
+            str(path), line, f"not {opts.encoding} text (byte {column} of the line); give the file's --encoding"
+        )
+        return
+    del raw
+    yield Document(id=file_id(path), text=text, metadata={"source": str(path), "title": _title(path, text)})
 
 
-def _jsonl_file(path: Path, rel: str, opts: _Options) -> Iterator[Document | LoadIssue]:
-    seen: set[str] = set()
-    with path.open(encoding=opts.encoding) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                yield LoadIssue(rel, n, f"invalid JSON: {e.msg} at column {e.colno}")
-                continue
-            if not isinstance(record, dict):
-                yield LoadIssue(rel, n, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            text = record.get(opts.text_field)
-            if not isinstance(text, str) or not text.strip():
-                yield LoadIssue(rel, n, f"field {opts.text_field!r} must be a non-empty string, got {text!r:.60}")
-                continue
-            id_key = next((k for k in opts.id_fields if k in record), None)
-            rid = str(record[id_key]) if id_key is not None else str(n)
-            if rid in seen:
-                yield LoadIssue(rel, n, f"duplicate id {rid!r}")
-                continue
-            seen.add(rid)
-            meta = {k: v for k, v in record.items() if k != opts.text_field and k != id_key}
-            if opts.title_field != "title" and opts.title_field in meta:
-                meta["title"] = meta.pop(opts.title_field)
-            meta.update(source=rel, line=n)
-            yield Document(id=f"{rel}#{rid}", text=text, metadata=meta)
+_READERS: dict[str, Callable[[Path, Options], Iterator[Document | LoadIssue]]] = {
+    ".txt": _text_file,
+    ".md": _text_file,
+    ".markdown": _text_file,
+    ".jsonl": jsonl_file,
+    ".csv": csv_file,
+}
 
 
-def _csv_file(path: Path, rel: str, opts: _Options) -> Iterator[Document | LoadIssue]:
-    with path.open(encoding=opts.encoding, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            yield LoadIssue(rel, 1, f"unreadable CSV header: {e}")
-            return
-        header = [h.strip() for h in header]
-        missing = [c for c in opts.csv_text_columns if c not in header]
-        if missing:
-            yield LoadIssue(rel, 1, f"missing text column(s) {missing}; header has {header}")
-            return
-        id_col = header.index(opts.csv_id_column) if opts.csv_id_column in header else None
-        text_cols = [header.index(c) for c in opts.csv_text_columns]
-        seen: set[str] = set()
-        line = reader.line_num
-        while True:
-            start = line + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                yield LoadIssue(rel, start, f"unreadable CSV row: {e}")
-                line = reader.line_num
-                continue
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                yield LoadIssue(rel, start, f"row has {len(row)} fields, header has {len(header)}")
-                continue
-            text = "\n".join(row[i] for i in text_cols if row[i].strip())
-            if not text.strip():
-                yield LoadIssue(rel, start, f"text column(s) {list(opts.csv_text_columns)} are empty")
-                continue
-            rid = row[id_col].strip() if id_col is not None else str(start)
-            if not rid or rid in seen:
-                yield LoadIssue(
-                    rel, start, f"{'duplicate' if rid else 'empty'} id {rid!r} in column {opts.csv_id_column!r}"
-                )
-                continue
-            seen.add(rid)
-            skip = set(text_cols) | ({id_col} if id_col is not None else set())
-            meta: dict[str, Any] = {h: _number(row[i]) for i, h in enumerate(header) if i not in skip}
-            meta.update(source=rel, line=start)
-            yield Document(id=f"{rel}#{rid}", text=text, metadata=meta)
+def check_roots(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The absolute paths of ``paths``; a missing path or a file of an unsupported type is a ``DataError``."""
+    out = []
+    for p in paths:
+        root = Path(os.path.abspath(p))
+        if not root.exists():
+            raise DataError("no such file or directory", path=str(p))
+        if root.is_file() and root.suffix.lower() not in _READERS:
+            raise DataError(f"unsupported file type; expected one of {', '.join(SUFFIXES)}", path=str(p))
+        out.append(root)
+    return out
 
 
-_READERS = {".txt": _text_file, ".md": _text_file, ".markdown": _text_file, ".jsonl": _jsonl_file, ".csv": _csv_file}
-
-
-def _files(root: Path) -> list[tuple[Path, str]]:
+def list_files(root: Path) -> list[Path]:
+    """The document files of a file or directory (recursed, hidden entries skipped), sorted by path."""
     if root.is_file():
-        return [(root, root.name)]
+        return [root]
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -180,12 +107,12 @@ def _files(root: Path) -> list[tuple[Path, str]]:
             if name.startswith(".") or path.suffix.lower() not in _READERS:
                 log.debug("not a document file, ignored: %s", path)
                 continue
-            found.append((path, path.relative_to(root).as_posix()))
-    return sorted(found, key=lambda f: f[1])  # sorted by relative path, so ids and order are stable
+            found.append(path)
+    return sorted(found, key=lambda p: p.as_posix())
 
 
-def load_path(
-    path: str | os.PathLike[str],
+def load_paths(
+    paths: Sequence[str | os.PathLike[str]],
     *,
     on_error: OnError = "report",
     report: LoadReport | None = None,
@@ -196,39 +123,60 @@ def load_path(
     csv_text_columns: Sequence[str] = ("text",),
     encoding: str = "utf-8",
 ) -> Iterator[Document]:
-    """Yield Documents from a file or a directory (recursed in sorted order); see the module doc for ``on_error``."""
-    if on_error not in ("report", "skip", "raise"):
-        raise ValueError(f"on_error must be 'report', 'skip' or 'raise', got {on_error!r}")
-    root = Path(path)
-    if not root.exists():
-        raise DataError("no such file or directory", path=str(root))
-    if root.is_file() and root.suffix.lower() not in _READERS:
-        raise DataError(f"unsupported file type; expected one of {', '.join(SUFFIXES)}", path=str(root))
+    """Yield Documents from files and directories; a file named twice (or inside two roots given) is read once."""
+    if on_error not in ("report", "skip", "raise", "collect"):
+        raise ValueError(f"on_error must be 'report', 'skip', 'raise' or 'collect', got {on_error!r}")
+    roots = check_roots(paths)
     report = report if report is not None else LoadReport()
-    opts = _Options(text_field, tuple(id_fields), title_field, csv_id_column, tuple(csv_text_columns), encoding)
+    opts = Options(text_field, tuple(id_fields), title_field, csv_id_column, tuple(csv_text_columns), encoding)
     issues_before = len(report.errors)
-    for file, rel in _files(root):
-        report.files += 1
-        try:
-            for item in _READERS[file.suffix.lower()](file, rel, opts):
-                if isinstance(item, LoadIssue):
-                    _issue(LoadIssue(str(file), item.line, item.message), on_error, report)
-                else:
-                    report.documents += 1
-                    yield item
-        except (OSError, UnicodeDecodeError) as e:
-            _issue(LoadIssue(str(file), None, f"cannot read file: {e}"), on_error, report)
+    seen: set[Path] = set()
+    for root in roots:
+        for file in list_files(root):
+            if file in seen:
+                continue
+            seen.add(file)
+            report.files += 1
+            try:
+                for item in _READERS[file.suffix.lower()](file, opts):
+                    if isinstance(item, LoadIssue):
+                        _issue(item, on_error, report)
+                    else:
+                        report.documents += 1
+                        yield item
+            except OSError as e:
+                _issue(LoadIssue(str(file), None, f"cannot read file: {e.strerror or e}"), on_error, report)
+            except LookupError as e:  # an unknown encoding name
+                raise DataError(f"cannot decode: {e}", path=str(file)) from e
     new = report.errors[issues_before:]
     if on_error == "report" and new:
         listing = "; ".join(str(i) for i in new[:20]) + (f"; and {len(new) - 20} more" if len(new) > 20 else "")
-        raise DataError(f"{len(new)} record(s) could not be loaded: {listing}", path=str(root))
+        raise DataError(f"{len(new)} record(s) could not be loaded: {listing}")
+
+
+def load_path(path: str | os.PathLike[str], **options: Any) -> Iterator[Document]:
+    """Yield Documents from a file or a directory (recursed in sorted order); see the module doc for ``on_error``."""
+    return load_paths([path], **options)
 
 
 def _issue(issue: LoadIssue, on_error: OnError, report: LoadReport) -> None:
     report.errors.append(issue)
     if on_error == "raise":
         raise DataError(issue.message, path=issue.path, line=issue.line)
-    log.warning("skipped %s", issue)
+    if on_error == "skip":
+        log.warning("skipped %s", issue)
 
 
-__all__ = ["load_path", "LoadReport", "LoadIssue", "SUFFIXES"]
+__all__ = [
+    "load_path",
+    "load_paths",
+    "check_roots",
+    "list_files",
+    "file_id",
+    "file_of",
+    "under",
+    "display_path",
+    "LoadReport",
+    "LoadIssue",
+    "SUFFIXES",
+]

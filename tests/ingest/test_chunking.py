@@ -324,7 +324,7 @@ def test_split_points_split_the_encoding(text):
     prefix=st.sampled_from(["", "T\n", "Title: ", "x", "a ", "'", "文 "]),
 )
 def test_exact_count_matches_the_counter(data, text, prefix):
-    from ragkit.ingest.chunking import _Budget
+    from ragkit.ingest.ranges import _Budget
     from ragkit.tokens import exact_count, token_cuts
 
     a = data.draw(st.integers(0, len(text)))

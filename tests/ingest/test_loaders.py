@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from ragkit.errors import DataError
+from ragkit.ingest.doc_ids import file_id
 from ragkit.ingest.loaders import LoadReport, load_path
+
+
+def rel(docs, base: Path) -> list[str]:
+    """Document ids with the base folder's id cut off (ids are absolute paths)."""
+    prefix = file_id(base) + "/"
+    return [d.id.removeprefix(prefix) for d in docs]
 
 
 def write(path: Path, text: str) -> Path:
@@ -45,7 +52,8 @@ def corpus(tmp_path: Path) -> Path:
 def test_directory_loads_every_format_in_sorted_order(corpus):
     report = LoadReport()
     docs = list(load_path(corpus, report=report))
-    assert [d.id for d in docs] == [
+    assert all(d.id.startswith(file_id(corpus) + "/") for d in docs)
+    assert rel(docs, corpus) == [
         "a/guide.md",
         "a/notes.md",
         "b.txt",
@@ -55,7 +63,7 @@ def test_directory_loads_every_format_in_sorted_order(corpus):
         "records.jsonl#7",
         "records.jsonl#4",
     ]
-    by_id = {d.id: d for d in docs}
+    by_id = dict(zip(rel(docs, corpus), docs))
     assert by_id["a/guide.md"].metadata["title"] == "LABO-288 Manual"
     assert by_id["a/notes.md"].metadata["title"] == "notes"
     assert by_id["b.txt"].text == "Plain text about LABO-288.\n"
@@ -70,10 +78,16 @@ def test_directory_loads_every_format_in_sorted_order(corpus):
     assert by_id["products.csv#MED-1"].text == "Two\nlines" and by_id["products.csv#MED-1"].metadata["line"] == 3
     assert report.files == 5 and report.documents == 8 and report.errors == []
     assert [d.id for d in load_path(corpus)] == [d.id for d in docs]  # stable
+    assert by_id["b.txt"].metadata["source"] == str(corpus / "b.txt")
 
 
-def test_single_file_ids_use_the_file_name(corpus):
-    assert [d.id for d in load_path(corpus / "a" / "guide.md")] == ["guide.md"]
+def test_a_file_has_the_same_id_whichever_way_it_is_named(corpus, monkeypatch):
+    whole = {d.id for d in load_path(corpus)}
+    assert [d.id for d in load_path(corpus / "a" / "guide.md")] == [file_id(corpus / "a" / "guide.md")]
+    assert file_id(corpus / "a" / "guide.md") in whole
+    monkeypatch.chdir(corpus / "a")
+    assert [d.id for d in load_path("guide.md")] == [file_id(corpus / "a" / "guide.md")]
+    assert [d.id for d in load_path("../a/./guide.md")] == [file_id(corpus / "a" / "guide.md")]
     with pytest.raises(DataError, match="unsupported file type"):
         list(load_path(corpus / "ignored.pdf"))
     with pytest.raises(DataError, match="no such file"):
@@ -83,7 +97,7 @@ def test_single_file_ids_use_the_file_name(corpus):
 def test_jsonl_custom_fields(tmp_path):
     f = write(tmp_path / "q.jsonl", json.dumps({"key": "k1", "body": "hello", "heading": "H", "n": 1}) + "\n")
     docs = list(load_path(f, text_field="body", id_fields=("key",), title_field="heading"))
-    assert docs[0].id == "q.jsonl#k1" and docs[0].text == "hello"
+    assert docs[0].id == file_id(f) + "#k1" and docs[0].text == "hello"
     assert docs[0].metadata["title"] == "H" and docs[0].metadata["n"] == 1 and "body" not in docs[0].metadata
 
 
@@ -93,11 +107,11 @@ def test_csv_custom_columns(tmp_path):
     docs = list(
         load_path(f, csv_id_column="sku", csv_text_columns=("summary", "details"), on_error="skip", report=report)
     )
-    assert [d.id for d in docs] == ["c.csv#X1"]
+    assert [d.id for d in docs] == [file_id(f) + "#X1"]
     assert docs[0].text == "Cold box\nHas a door" and docs[0].metadata == {
         "title": "Fridge",
         "rating": 4.5,
-        "source": "c.csv",
+        "source": str(f),
         "line": 2,
     }
     assert [(e.line, "empty" in e.message) for e in report.errors] == [(3, True)]
@@ -110,7 +124,7 @@ def test_bad_jsonl_lines_raise_with_file_and_line(tmp_path):
     f = write(tmp_path / "bad.jsonl", BAD_JSONL)
     with pytest.raises(DataError) as info:
         list(load_path(f, on_error="raise"))
-    assert info.value.line == 2 and info.value.path == str(f) and "invalid JSON" in str(info.value)
+    assert info.value.line == 2 and info.value.path == str(f) and "not valid JSON" in str(info.value)
     assert f"{f}:2:" in str(info.value)
 
 
@@ -142,7 +156,7 @@ def test_bad_csv_rows(tmp_path):
     f = write(tmp_path / "bad.csv", 'id,text,n\n1,ok,1\n2,too,many,fields\n3\n1,dup id,2\n4,"fine",x\n')
     report = LoadReport()
     docs = list(load_path(f, on_error="skip", report=report))
-    assert [(d.id, d.metadata["n"]) for d in docs] == [("bad.csv#1", 1), ("bad.csv#4", "x")]
+    assert [(d.id, d.metadata["n"]) for d in docs] == [(file_id(f) + "#1", 1), (file_id(f) + "#4", "x")]
     assert [e.line for e in report.errors] == [3, 4, 5]
     with pytest.raises(DataError) as info:
         list(load_path(f, on_error="raise"))
@@ -157,6 +171,7 @@ def test_undecodable_file_is_reported_not_dropped(tmp_path):
     write(tmp_path / "ok.txt", "fine")
     report = LoadReport()
     docs = list(load_path(tmp_path, on_error="skip", report=report))
-    assert [d.id for d in docs] == ["ok.txt"]
-    assert len(report.errors) == 1 and report.errors[0].line is None and "latin1.txt" in report.errors[0].path
+    assert [d.id for d in docs] == [file_id(tmp_path / "ok.txt")]
+    assert len(report.errors) == 1 and report.errors[0].line == 1 and "latin1.txt" in report.errors[0].path
+    assert "not utf-8 text (byte 2 of the line)" in report.errors[0].message
     assert [d.text for d in load_path(tmp_path / "latin1.txt", encoding="latin-1")] == ["Kühlschrank"]
