@@ -1,10 +1,17 @@
-"""Local generation speed of the bundled SmolLM2-135M (Q4_1) under llama.cpp: prompt processing and generation.
+"""Local generation speed per model tier under llama.cpp: prompt and generation tokens/s, and a 1,000-token RAG prompt.
 
-    python3 benchmarks/generation.py [--threads 1,2] [--new-tokens 64] [--repeat 3] [--json]
+    python3 benchmarks/generation.py [--models default,fast,test] [--threads auto] [--new-tokens 32] [--repeat 2]
+                                     [--json]
 
-A fixed prompt of about 200 tokens is evaluated from an empty context (prompt tokens/s), then ``--new-tokens``
-tokens are generated greedily, end-of-turn ignored (generation tokens/s). Best of ``--repeat`` runs per thread
-count. CPU only unless the installed llama-cpp-python was built with GPU offload and a GPU is visible.
+For each model: a RAG prompt (a system line, numbered sources, a question) cut to exactly ``--prompt-tokens`` tokens
+in the model's ChatML template is evaluated from an empty context (prompt tokens/s, and its seconds to the first
+token), then ``--new-tokens`` tokens are generated greedily with end-of-turn ignored (generation tokens/s); best of
+``--repeat``. ``rag_answer_s`` is the same prompt answered through ``LlamaCppGenerator.generate`` (the public path,
+chat template and all), capped at ``--new-tokens``.
+
+``--threads auto`` takes the threads ragkit would pick right now (the CPUs no other runnable task holds) and keeps
+them for the whole run, so the tiers are compared on equal terms; give numbers (``--threads 1,2``) to sweep. CPU
+only unless the installed llama-cpp-python has GPU offload and a GPU is visible (``n_gpu_layers`` says which).
 """
 
 from __future__ import annotations
@@ -15,24 +22,62 @@ import os
 import platform
 import time
 
-from ragkit.providers.llamacpp import LlamaCppGenerator
+from ragkit.local_models import known_model
+from ragkit.providers.llamacpp import LlamaCppGenerator, choose_threads, runnable_elsewhere, usable_cpus
 from ragkit.types import Message
 
-PROMPT = (
-    "You answer questions about a catalogue of laboratory freezers. Use only the facts below.\n"
-    "LABO-288: upright freezer, 288 litres, -20 to -30 degrees Celsius, 5 shelves, 39 dB, alarm for door and "
-    "temperature, 230 V, energy class C, price 1,290 euros, delivered in 5 working days.\n"
-    "LABO-340: upright freezer, 340 litres, -40 degrees Celsius, 6 shelves, 43 dB, USB data logger, 230 V, "
-    "energy class D, price 1,740 euros, delivered in 10 working days.\n"
-    "Question: which freezer should a small laboratory buy to store reagents at -30 degrees, quietly, for "
-    "less than 1,500 euros, and how soon can it arrive? Explain briefly."
-)
+SYSTEM = "Answer from the numbered sources only, citing them as [n]. If they do not hold the answer, say so."
+QUESTION = "Which freezers reach -86 °C, and how many litres does each hold?"
+FACTS = [
+    "POLAR-ULT-500 is an upright ultra-low freezer with 500 litres that reaches -86 °C, with two compressors in "
+    "cascade, a touch screen, a USB data logger and alarms for door, power and temperature.",
+    "KRYO-700 is a chest freezer for -60 °C with 700 litres, a hinged lid, a key lock and a chart recorder; it draws "
+    "9 kWh per day and is delivered in three weeks.",
+    "LABO-288 is a laboratory refrigerator with 288 litres and a range of 2 to 8 °C, five glass shelves, a door "
+    "alarm and energy class C; it costs 1,290 euros.",
+    "ULTRA-86-330 is a compact ultra-low freezer for -86 °C with 330 litres, vacuum insulation panels and a remote "
+    "alarm contact; it runs at 52 dB.",
+    "KN-VAX-98 stores vaccines between 2 and 8 °C, holds 98 litres, keeps temperature for 40 hours without power "
+    "and sends SMS alarms.",
+    "COLDLINE-40 is an upright freezer for -40 °C with 400 litres, six drawers, auto-defrost and a price of 2,450 "
+    "euros, delivered in ten working days.",
+]
+
+
+def chatml(system: str, user: str) -> str:
+    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def rag_prompt(gen: LlamaCppGenerator, n_tokens: int) -> tuple[str, list[int]]:
+    """Sources cut so the templated prompt is exactly ``n_tokens`` tokens; the user text and its tokens."""
+    llama = gen.llama
+
+    def tokens(sources: str) -> list[int]:
+        text = chatml(SYSTEM, f"Sources:\n\n{sources}\n\nQuestion: {QUESTION}")
+        return llama.tokenize(text.encode(), add_bos=False, special=True)
+
+    sources = "\n\n".join(f"[{i}] {FACTS[(i - 1) % len(FACTS)]}" for i in range(1, 200))
+    lo, hi = 0, len(sources)
+    while lo < hi:  # the longest prefix of the sources that fits
+        mid = (lo + hi + 1) // 2
+        if len(tokens(sources[:mid])) <= n_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = sources[:lo]
+    toks = tokens(cut)
+    for _ in range(4):  # filler words make up the last few tokens
+        if len(toks) >= n_tokens:
+            break
+        cut += " ok" * (n_tokens - len(toks))
+        toks = tokens(cut)
+    return f"Sources:\n\n{cut}\n\nQuestion: {QUESTION}", toks
 
 
 def measure(gen: LlamaCppGenerator, prompt_tokens: list[int], new_tokens: int) -> tuple[float, float]:
-    """Seconds for prompt processing (to the first sampled token) and for ``new_tokens`` more tokens."""
+    """Seconds to the first sampled token from an empty context, and for ``new_tokens`` more tokens."""
     llama = gen.llama
-    llama.reset()  # an empty context: no prefix reuse between runs
+    llama.reset()
     t0 = time.perf_counter()
     tokens = llama.generate(prompt_tokens, temp=0.0, repeat_penalty=1.0)
     next(tokens)
@@ -44,71 +89,81 @@ def measure(gen: LlamaCppGenerator, prompt_tokens: list[int], new_tokens: int) -
     return t1 - t0, t2 - t1
 
 
-def run(threads: list[int], new_tokens: int, repeat: int) -> dict:
-    rows = []
-    prompt_len = 0
-    for n in threads:
-        gen = LlamaCppGenerator.from_config({"n_ctx": 1024, "n_threads": n, "n_threads_batch": n})
-        t_load = time.perf_counter()
-        gen.load()
-        load_s = time.perf_counter() - t_load
-        # The prompt as the chat template renders it, so the numbers match what generate() evaluates.
-        prompt_tokens = gen.llama.tokenize(
-            f"<|im_start|>user\n{PROMPT}<|im_end|>\n<|im_start|>assistant\n".encode(), add_bos=False, special=True
-        )
-        prompt_len = len(prompt_tokens)
-        measure(gen, prompt_tokens, 4)  # warm-up: page the weights in
-        runs = [measure(gen, prompt_tokens, new_tokens) for _ in range(repeat)]
-        pp = min(r[0] for r in runs)
-        tg = min(r[1] for r in runs)
-        rows.append(
-            {
-                "n_threads": n,
-                "load_s": round(load_s, 3),
-                "prompt_tokens_per_s": round(prompt_len / pp, 1),
-                "prompt_s": round(pp, 4),
-                "generation_tokens_per_s": round(new_tokens / tg, 1),
-                "generation_s": round(tg, 4),
-                "n_gpu_layers": gen.n_gpu_layers,
-            }
-        )
-        # A short end-to-end call through the public API, to show the wrapper adds little.
-        t = time.perf_counter()
-        reply = gen.generate_sync([Message("user", PROMPT)], max_tokens=new_tokens)
-        rows[-1]["generate_call_s"] = round(time.perf_counter() - t, 3)
-        rows[-1]["generate_call_output_tokens"] = reply.usage.output_tokens
+def run_model(name: str, threads: int, prompt_len: int, new_tokens: int, repeat: int) -> dict:
+    config = {"model": name, "n_ctx": 2048, "n_threads": threads, "adapt_threads": False}
+    gen = LlamaCppGenerator.from_config(config)
+    t = time.perf_counter()
+    gen.load()
+    load_s = time.perf_counter() - t
+    user, toks = rag_prompt(gen, prompt_len)
+    measure(gen, toks[:64], 4)  # warm-up: page the weights in
+    runs = [measure(gen, toks, new_tokens) for _ in range(repeat)]
+    pp = min(r[0] for r in runs)
+    tg = min(r[1] for r in runs)
+    t = time.perf_counter()
+    reply = gen.generate_sync([Message("system", SYSTEM), Message("user", user)], max_tokens=new_tokens)
+    answer_s = time.perf_counter() - t
+    model = known_model(name)
     return {
-        "model": "smollm2-135m-instruct (Q4_1 GGUF)",
-        "prompt_tokens": prompt_len,
-        "new_tokens": new_tokens,
-        "repeat": repeat,
-        "cpu_count": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        "machine": platform.processor() or platform.machine(),
-        "results": rows,
+        "model": model.name,
+        "tier": name,
+        "file_bytes": model.source.size_bytes,
+        "n_threads": threads,
+        "n_gpu_layers": gen.n_gpu_layers,
+        "load_s": round(load_s, 2),
+        "prompt_tokens": len(toks),
+        "prompt_tokens_per_s": round(len(toks) / pp, 1),
+        "rag_prompt_s": round(pp, 3),
+        "generation_tokens_per_s": round(new_tokens / tg, 1),
+        "rag_answer_s": round(answer_s, 3),
+        "rag_answer_tokens": [reply.usage.input_tokens, reply.usage.output_tokens],
+        "rag_answer": reply.text[:200],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1,2", help="comma-separated n_threads values")
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", default="default,fast,test", help="comma-separated model names, aliases or tiers")
+    parser.add_argument("--threads", default="auto", help="'auto' or comma-separated n_threads values")
+    parser.add_argument("--prompt-tokens", type=int, default=1000)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    report = run([int(x) for x in args.threads.split(",")], args.new_tokens, args.repeat)
+    cpus = usable_cpus()
+    busy = runnable_elsewhere()
+    threads = (
+        [choose_threads(cpus, cpus, busy)] if args.threads == "auto" else [int(x) for x in args.threads.split(",")]
+    )
+    load_avg = os.getloadavg()[0]
+    rows = [
+        run_model(name.strip(), n, args.prompt_tokens, args.new_tokens, args.repeat)
+        for name in args.models.split(",")
+        for n in threads
+    ]
+    report = {
+        "cpus": cpus,
+        "runnable_elsewhere_at_start": busy,
+        "load_avg_1m_start": round(load_avg, 2),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "machine": platform.processor() or platform.machine(),
+        "new_tokens": args.new_tokens,
+        "repeat": args.repeat,
+        "results": rows,
+    }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, ensure_ascii=False))
         return
     print(
-        f"{report['model']}: prompt {report['prompt_tokens']} tokens, {report['new_tokens']} new tokens, "
-        f"best of {report['repeat']}; {report['cpu_count']} CPUs, load average {report['load_avg_1m']}"
+        f"{cpus} CPUs, load average {report['load_avg_1m_start']} -> {report['load_avg_1m_end']}; "
+        f"{args.prompt_tokens}-token RAG prompt, {args.new_tokens} new tokens, best of {args.repeat}"
     )
-    print(f"{'threads':>7} {'prompt tok/s':>13} {'gen tok/s':>10} {'generate() s':>13}")
-    for r in report["results"]:
+    print(f"{'model':<30} {'thr':>3} {'prompt tok/s':>12} {'gen tok/s':>9} {'1k prompt s':>11} {'answer s':>8}")
+    for r in rows:
         print(
-            f"{r['n_threads']:>7} {r['prompt_tokens_per_s']:>13} {r['generation_tokens_per_s']:>10} "
-            f"{r['generate_call_s']:>13}"
+            f"{r['model']:<30} {r['n_threads']:>3} {r['prompt_tokens_per_s']:>12} {r['generation_tokens_per_s']:>9} "
+            f"{r['rag_prompt_s']:>11} {r['rag_answer_s']:>8}"
         )
 
 

@@ -1,7 +1,12 @@
-"""Local generation and embeddings with llama.cpp (``llama-cpp-python``), the bundled SmolLM2 by default.
+"""Local generation and embeddings with llama.cpp (``llama-cpp-python``); the default model is the registry's.
 
 One ``Llama`` object is not thread-safe: every inference call runs in a worker thread under the instance's lock.
 Tool calls are grammar-constrained JSON, so even a 135M model emits calls that parse and match the tools' schemas.
+
+Sharing the CPU: llama.cpp's threads meet at a barrier after every graph node. When another process holds a core,
+a thread that spins at the barrier burns the slice its descheduled partner needs, and an answer takes 20x as long.
+So OpenMP waits passively (``OMP_WAIT_POLICY=PASSIVE`` unless set), and before each call the thread count drops to
+the CPUs that no other runnable task is using (``adapt_threads``).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import glob
 import json
 import logging
 import math
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -41,7 +48,14 @@ _FINISH: dict[str, StopReason] = {
 Device = Literal["auto", "cpu", "cuda"]
 
 
+# libgomp reads these once, when llama.cpp's CPU backend loads it: they must be set before the first import.
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def _llama_cpp() -> Any:
+    if "llama_cpp" not in sys.modules:
+        for key, value in OPENMP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
     try:
         import llama_cpp
     except ImportError as e:
@@ -76,8 +90,13 @@ def _route_native_logs(llama_cpp: Any) -> None:
     llama_cpp.llama_log_set(_native_callback, None)
 
 
-def gpu_visible() -> bool:
-    """Whether an NVIDIA GPU is visible to this process (device nodes, else ``nvidia-smi -L``)."""
+def gpu_visible(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether an NVIDIA GPU is visible to this process (device nodes, else ``nvidia-smi -L``).
+
+    ``CUDA_VISIBLE_DEVICES`` set to nothing (or -1) hides every GPU from CUDA, whatever the device nodes say.
+    """
+    if env.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1"):
+        return False
     if glob.glob("/dev/nvidia[0-9]*"):
         return True
     if shutil.which("nvidia-smi") is None:
@@ -104,6 +123,43 @@ def choose_gpu_layers(device: Device, n_gpu_layers: int | None, *, offload_suppo
     return 0
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _procs_running() -> int | None:
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def runnable_elsewhere(read: Callable[[], int | None] = _procs_running, samples: int = 3) -> int | None:
+    """Runnable tasks on this machine besides the caller, right now (Linux ``procs_running``); None when unknown.
+
+    The count is instantaneous, so the median of a few back-to-back reads smooths a task that just woke up.
+    """
+    reads = [n for n in (read() for _ in range(samples)) if n is not None]
+    if not reads:
+        return None
+    return max(0, sorted(reads)[len(reads) // 2] - 1)  # the caller itself is running while it reads
+
+
+def choose_threads(wanted: int, cpus: int, busy: int | None) -> int:
+    """Threads for one call: ``wanted``, less the CPUs other runnable tasks occupy, never below one."""
+    if busy is None:
+        return wanted
+    return max(1, min(wanted, cpus - busy))
+
+
 class LlamaCppModelConfig(ComponentConfig):
     """Which GGUF file llama.cpp loads, and on what hardware."""
 
@@ -111,9 +167,16 @@ class LlamaCppModelConfig(ComponentConfig):
         DEFAULT_GGUF, min_length=1, max_length=4096, description="Known model name or path to a .gguf file."
     )
     n_ctx: int = Field(2048, ge=64, le=1_048_576, description="Context window in tokens (prompt + answer).")
-    n_threads: int = Field(2, ge=1, le=512, description="CPU threads for generation.")
+    n_threads: int | None = Field(
+        None, ge=1, le=512, description="CPU threads for generation; None = the CPUs this process may use."
+    )
     n_threads_batch: int | None = Field(
         None, ge=1, le=512, description="CPU threads for prompt processing; None = n_threads."
+    )
+    adapt_threads: bool = Field(
+        True,
+        description="Before each call, leave out the CPUs that other runnable processes occupy (Linux), so a "
+        "competing process slows an answer about 2x instead of 20x; false = always the configured threads.",
     )
     n_batch: int = Field(512, ge=1, le=65_536, description="Prompt tokens evaluated per batch.")
     device: Device = Field(
@@ -157,9 +220,15 @@ class _Runtime:
         embedding: bool,
         pooling: int | None = None,
         gpu_probe: Callable[[], bool] = gpu_visible,
+        load_probe: Callable[[], int | None] = runnable_elsewhere,
     ) -> None:
         self.config = config
         self.path: Path = resolve_gguf(config.model)
+        self.cpus = usable_cpus()
+        self.n_threads = config.n_threads or self.cpus
+        self.n_threads_batch = config.n_threads_batch or self.n_threads
+        self._load_probe = load_probe
+        self.threads_now = (self.n_threads, self.n_threads_batch)
         self._lib = _llama_cpp()
         offload = bool(self._lib.llama_supports_gpu_offload())
         # Probe for a GPU only when the answer matters (the probe may run nvidia-smi).
@@ -196,8 +265,8 @@ class _Runtime:
         kwargs: dict[str, Any] = dict(
             model_path=str(self.path),
             n_ctx=c.n_ctx,
-            n_threads=c.n_threads,
-            n_threads_batch=c.n_threads_batch or c.n_threads,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads_batch,
             n_batch=min(c.n_batch, c.n_ctx),
             n_gpu_layers=self.n_gpu_layers,
             seed=c.seed,
@@ -226,6 +295,18 @@ class _Runtime:
                 "%s has no chat template in its metadata; llama-cpp-python uses %r", self.path.name, llama.chat_format
             )
         return llama
+
+    def fit_threads(self) -> tuple[int, int]:
+        """Set this call's thread counts from the CPUs other tasks leave free; call with the lock held, after load."""
+        wanted = (self.n_threads, self.n_threads_batch)
+        if self.config.adapt_threads and self.n_gpu_layers == 0 and max(wanted) > 1:
+            busy = self._load_probe()
+            wanted = (choose_threads(wanted[0], self.cpus, busy), choose_threads(wanted[1], self.cpus, busy))
+        if wanted != self.threads_now:
+            self._lib.llama_set_n_threads(self._llama._ctx.ctx, *wanted)
+            log.debug("threads %s -> %s (%d CPUs)", self.threads_now, wanted, self.cpus)
+            self.threads_now = wanted
+        return wanted
 
     def count_tokens(self, text: str) -> int:
         # Tokenizing reads only the vocabulary, never the context, so it need not wait for the inference lock.
@@ -372,21 +453,22 @@ class LlamaCppGenerator(BaseGenerator):
         *,
         retry: RetryPolicy | None = None,
         gpu_probe: Callable[[], bool] = gpu_visible,
+        load_probe: Callable[[], int | None] = runnable_elsewhere,
     ) -> None:
         super().__init__(retry=retry)
         self.config = config or LlamaCppConfig()
-        self._rt = _Runtime(self.config, embedding=False, gpu_probe=gpu_probe)
+        self._rt = _Runtime(self.config, embedding=False, gpu_probe=gpu_probe, load_probe=load_probe)
         self.id = f"{PROVIDER}:{self.config.model if '/' not in self.config.model else self._rt.path.stem}"
         self.context_window = self.config.n_ctx
         self.n_gpu_layers = self._rt.n_gpu_layers
 
     @classmethod
     def from_config(cls, config: LlamaCppConfig | Mapping[str, Any], **collaborators: Any) -> LlamaCppGenerator:
-        gpu = {"gpu_probe": collaborators["gpu_probe"]} if "gpu_probe" in collaborators else {}
+        probes = {k: collaborators[k] for k in ("gpu_probe", "load_probe") if k in collaborators}
         return cls(
             config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
             retry=collaborators.get("retry"),
-            **gpu,
+            **probes,
         )
 
     def __repr__(self) -> str:
@@ -435,10 +517,11 @@ class LlamaCppGenerator(BaseGenerator):
         return kwargs
 
     def _prepared(self) -> Any:
-        """The model, its context emptied unless prefix reuse is on; call with the lock held."""
+        """The model, its context emptied unless prefix reuse is on, its threads fitted; call with the lock held."""
         llama = self._rt.llama
         if not self.config.prefix_cache:
             llama.reset()
+        self._rt.fit_threads()
         return llama
 
     def _run(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -475,7 +558,7 @@ class LlamaCppGenerator(BaseGenerator):
         self, text: str, finish: str | None, usage: Usage, specs: list[ToolSpec] | None, recorder: _TokenRecorder
     ) -> Reply:
         stop: StopReason = _FINISH.get(finish or "", "unknown")
-        metadata: dict[str, Any] = {"n_gpu_layers": self.n_gpu_layers}
+        metadata: dict[str, Any] = {"n_gpu_layers": self.n_gpu_layers, "n_threads": self._rt.threads_now}
         if self.config.logprobs and recorder.mean() is not None:
             metadata["mean_logprob"] = recorder.mean()
         calls: tuple[ToolCall, ...] = ()
@@ -592,6 +675,7 @@ class LlamaCppEmbedder(BaseEmbedder):
         *,
         retry: RetryPolicy | None = None,
         gpu_probe: Callable[[], bool] = gpu_visible,
+        load_probe: Callable[[], int | None] = runnable_elsewhere,
     ) -> None:
         super().__init__(retry=retry)
         self.config = config or LlamaCppEmbedderConfig()
@@ -602,17 +686,17 @@ class LlamaCppEmbedder(BaseEmbedder):
             "last": lib.LLAMA_POOLING_TYPE_LAST,
             "model": None,
         }[self.config.pooling]
-        self._rt = _Runtime(self.config, embedding=True, pooling=pooling, gpu_probe=gpu_probe)
+        self._rt = _Runtime(self.config, embedding=True, pooling=pooling, gpu_probe=gpu_probe, load_probe=load_probe)
         self.id = f"{PROVIDER}:{self._rt.path.stem}:{self.config.pooling}"
         self.max_batch = self.config.max_batch
 
     @classmethod
     def from_config(cls, config: LlamaCppEmbedderConfig | Mapping[str, Any], **collaborators: Any) -> LlamaCppEmbedder:
-        gpu = {"gpu_probe": collaborators["gpu_probe"]} if "gpu_probe" in collaborators else {}
+        probes = {k: collaborators[k] for k in ("gpu_probe", "load_probe") if k in collaborators}
         return cls(
             config if isinstance(config, cls.Config) else cls.Config.model_validate(config),
             retry=collaborators.get("retry"),
-            **gpu,
+            **probes,
         )
 
     def __repr__(self) -> str:
@@ -624,6 +708,8 @@ class LlamaCppEmbedder(BaseEmbedder):
 
     def _embed_locked(self, texts: list[str]) -> list[list[float]]:
         with self._rt.lock:
+            _ = self._rt.llama
+            self._rt.fit_threads()
             try:
                 vectors = self._rt.llama.embed(texts, normalize=self.config.normalize, truncate=True)
             except (ValueError, RuntimeError) as e:
@@ -645,7 +731,11 @@ __all__ = [
     "LlamaCppConfig",
     "LlamaCppEmbedderConfig",
     "choose_gpu_layers",
+    "choose_threads",
     "gpu_visible",
+    "runnable_elsewhere",
+    "usable_cpus",
+    "OPENMP_DEFAULTS",
     "tool_reply_schema",
     "tool_prompt",
     "chat_messages",

@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +23,11 @@ from ragkit.providers.llamacpp import (  # noqa: E402
     LlamaCppGenerator,
     chat_messages,
     choose_gpu_layers,
+    choose_threads,
+    gpu_visible,
+    runnable_elsewhere,
     tool_reply_schema,
+    usable_cpus,
 )
 from ragkit.registry import resolve  # noqa: E402
 from ragkit.testing import EmbedderContract, GeneratorContract  # noqa: E402
@@ -183,6 +192,69 @@ def test_choose_gpu_layers():
         choose_gpu_layers("cuda", None, offload_supported=False, gpu=True)
     with pytest.raises(ConfigError, match="no NVIDIA GPU"):
         choose_gpu_layers("cuda", None, offload_supported=True, gpu=False)
+
+
+def test_cuda_visible_devices_can_hide_every_gpu():
+    assert gpu_visible({"CUDA_VISIBLE_DEVICES": ""}) is False
+    assert gpu_visible({"CUDA_VISIBLE_DEVICES": "-1"}) is False
+
+
+# --- sharing the CPU --------------------------------------------------------------------------------------------
+
+
+def test_choose_threads_leaves_busy_cpus_out():
+    assert choose_threads(2, 2, 0) == 2
+    assert choose_threads(2, 2, 1) == 1
+    assert choose_threads(2, 2, 7) == 1
+    assert choose_threads(8, 16, 4) == 8
+    assert choose_threads(8, 16, 12) == 4
+    assert choose_threads(2, 2, None) == 2
+
+
+def test_runnable_elsewhere_takes_the_median_without_the_caller():
+    reads = iter([3, 9, 2])
+    assert runnable_elsewhere(lambda: next(reads)) == 2
+    assert runnable_elsewhere(lambda: 1) == 0
+    assert runnable_elsewhere(lambda: None) is None
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="procs_running is read from Linux /proc/stat")
+def test_runnable_elsewhere_sees_a_busy_process():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        assert max(runnable_elsewhere() or 0 for _ in range(10)) >= 1
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+async def test_threads_follow_the_load_probe_in_llama_cpp(tiny_path):
+    busy = [0]
+    config = {"model": str(tiny_path), "n_ctx": 256, "n_threads": 2, "n_threads_batch": 2}
+    gen = LlamaCppGenerator.from_config(config, load_probe=lambda: busy[0])
+    fixed = LlamaCppGenerator.from_config({**config, "adapt_threads": False}, load_probe=lambda: busy[0])
+    cpus = usable_cpus()
+    for busy[0] in (0, 1, 0):
+        want = choose_threads(2, cpus, busy[0])
+        reply = await gen.generate([Message("user", "hello")], max_tokens=2)
+        assert reply.metadata["n_threads"] == (want, want)
+        ctx = gen.llama._ctx.ctx
+        assert (llama_cpp.llama_n_threads(ctx), llama_cpp.llama_n_threads_batch(ctx)) == (want, want)
+        assert (await fixed.generate([Message("user", "hello")], max_tokens=2)).metadata["n_threads"] == (2, 2)
+
+
+def test_openmp_waits_passively_unless_the_user_chose():
+    code = (
+        "import os; from ragkit.providers import llamacpp; llamacpp._llama_cpp(); print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert run.stdout.strip() == "PASSIVE"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "OMP_WAIT_POLICY": "ACTIVE"}
+    )
+    assert run.stdout.strip() == "ACTIVE"
 
 
 @pytest.mark.skipif(llama_cpp.llama_supports_gpu_offload(), reason="this llama-cpp-python build has GPU offload")
