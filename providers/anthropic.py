@@ -10,6 +10,7 @@ from pydantic import SecretStr, model_validator
 from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, secret_from_env
 from ragkit.errors import BadRequest, ConfigError, ProviderError, Timeout, Unavailable
 from ragkit.generate.base import BaseGenerator
+from ragkit.providers._anthropic_cache import add_cache_control, min_cacheable_tokens
 from ragkit.providers._http import (
     LoopLocalClient,
     ToolShapeCache,
@@ -168,6 +169,9 @@ class AnthropicGeneratorConfig(ComponentConfig):
         ge=256,
         le=10_000_000,
         description=f"Context window in tokens; claude-* models default to {CLAUDE_CONTEXT_WINDOW}.",
+    )
+    prompt_cache: bool = Field(
+        True, description="Mark the system prompt and the sources block for prompt caching when they are long enough."
     )
 
 
@@ -341,6 +345,8 @@ class AnthropicGenerator(BaseGenerator):
         if cfg.temperature is not None:
             # Newer SDKs dropped the typed argument; the API still takes it for models that support it.
             req["extra_body"] = {"temperature": cfg.temperature}
+        if cfg.prompt_cache:
+            add_cache_control(req, self.count_tokens, min_cacheable_tokens(cfg.model))
         return req
 
     async def _complete(
