@@ -79,7 +79,7 @@ def json_filter(text: str) -> dict[str, Any]:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("index", help="index files or directories (txt, md, jsonl, csv)")
+    p = sub.add_parser("index", help="index files or directories (txt, md, jsonl, csv, pdf, docx, html)")
     p.add_argument("paths", nargs="+", help="files or directories")
     p.add_argument("--config", help="pipeline YAML (default: embedded defaults, index in ./.ragkit)")
     p.add_argument(

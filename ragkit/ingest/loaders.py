@@ -1,4 +1,5 @@
 """Document loaders: .txt, .md, .jsonl and .csv files or directories of them; bad records reported by file and line.
+PDF, DOCX and HTML files load through ``ragkit.ingest.documents`` (one Document per page or heading section).
 
 Document ids are absolute file paths (``ragkit.ingest.doc_ids``): two files never share one, and an id does not
 depend on the folder named on the command line or on the directory a command runs in.
@@ -28,13 +29,14 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from ragkit.errors import DataError
 from ragkit.ingest.doc_ids import display_path, file_id, file_of, under
+from ragkit.ingest.documents import DOCUMENT_READERS
 from ragkit.ingest.records import LoadIssue, Options, csv_file, jsonl_file
 from ragkit.types import Document
 
 log = logging.getLogger("ragkit.ingest.loaders")
 
 OnError = Literal["report", "skip", "raise", "collect"]
-SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".csv")
+SUFFIXES = (".txt", ".md", ".markdown", ".jsonl", ".csv", *DOCUMENT_READERS)
 _MD_TITLE = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.M)
 
 
@@ -79,6 +81,7 @@ _READERS: dict[str, Callable[[Path, Options], Iterator[Document | LoadIssue]]] =
     ".markdown": _text_file,
     ".jsonl": jsonl_file,
     ".csv": csv_file,
+    **DOCUMENT_READERS,
 }
 
 

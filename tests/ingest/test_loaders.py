@@ -44,7 +44,7 @@ def corpus(tmp_path: Path) -> Path:
         'id,name,text,price,volume_l,code\nLABO-288,Lab fridge,"A fridge, with a comma",1299.50,288,0042\n'
         'MED-1,Med fridge,"Two\nlines",899,140,abc\n',
     )
-    write(tmp_path / "ignored.pdf", "%PDF")
+    write(tmp_path / "ignored.png", "\\x89PNG")
     write(tmp_path / ".hidden" / "secret.txt", "never loaded")
     return tmp_path
 
@@ -89,7 +89,7 @@ def test_a_file_has_the_same_id_whichever_way_it_is_named(corpus, monkeypatch):
     assert [d.id for d in load_path("guide.md")] == [file_id(corpus / "a" / "guide.md")]
     assert [d.id for d in load_path("../a/./guide.md")] == [file_id(corpus / "a" / "guide.md")]
     with pytest.raises(DataError, match="unsupported file type"):
-        list(load_path(corpus / "ignored.pdf"))
+        list(load_path(corpus / "ignored.png"))
     with pytest.raises(DataError, match="no such file"):
         list(load_path(corpus / "missing.txt"))
 
