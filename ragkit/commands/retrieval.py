@@ -128,19 +128,9 @@ def add_parsers(sub) -> None:
 
 
 def _progress(label: str):
-    if not sys.stderr.isatty():
-        return None
+    from ragkit.commands.progress import CountProgress  # a tqdm bar on a terminal, else a line every 10 s
 
-    def show(done: int, total: int | None) -> None:
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        else:
-            sys.stderr.write(f"\r{label} {done}")
-        sys.stderr.flush()
-
-    return show
+    return CountProgress(label)
 
 
 class IndexProgress:
