@@ -43,6 +43,7 @@ _EXPLETIVE = re.compile(
     r"\b(?:gibt es|es gibt|(?:is it|it is) (?:true|possible|necessary)(?: that)?)\b", re.IGNORECASE
 )
 _WORD = re.compile(r"[^\W_]+(?:[-./][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CITATION = re.compile(r"\[\d+(?:[,;\s-]+\d+)*\]")
 _QUESTION_WORDS = frozenset(
     "what which who whom whose where when why how does did do is are was were can could would should the and for "
@@ -148,6 +149,12 @@ def check_rewrite(candidate: str, question: str, history: Sequence[Message], max
         return None, f"rewrite empty or longer than {max_chars} characters"
     if is_abstention(text):
         return None, "the model abstained"
+    if question.rstrip().endswith("?") and not text.endswith("?"):
+        return None, "rewrite is not a question (the model answered instead?)"
+    said = " ".join([question, *(m.content for m in history)])
+    invented = [n for n in _NUMBER.findall(text) if n not in said]
+    if invented:
+        return None, f"rewrite has numbers the conversation does not ({', '.join(invented[:3])})"
     own = content_words(question)
     words = set(content_words(text))
     if own and sum(w in words for w in own) < (len(own) + 1) // 2:
@@ -164,9 +171,13 @@ def context_query(question: str, history: Sequence[Message], limit: int = 12) ->
     last_user = next((m.content for m in reversed(history) if m.role == "user" and m.content.strip()), "")
     last_answer = next((m.content for m in reversed(history) if m.role == "assistant" and m.content.strip()), "")
     names = [w for w in _WORD.findall(_CITATION.sub("", last_answer)) if _is_name(w)]
-    own = set(content_words(question))
-    extra = [w for w in dict.fromkeys([*content_words(last_user), *names]) if w.lower() not in own][:limit]
-    return f"{question} {' '.join(extra)}".strip()
+    seen = set(content_words(question))
+    extra = []
+    for word in [*names, *content_words(last_user)]:  # names first, as written; then the topic words
+        if word.lower() not in seen:
+            seen.add(word.lower())
+            extra.append(word)
+    return f"{question} {' '.join(extra[:limit])}".strip()
 
 
 def _is_name(word: str) -> bool:

@@ -86,7 +86,9 @@ async def test_the_model_rewrite_is_used_when_it_passes_the_checks():
     [
         ("", "nothing"),
         ("I don't know based on the provided sources.", "abstained"),
-        ("Tell me about the POLAR-ULT-500 freezer.", "dropped the question's own words"),
+        ("What about the POLAR-ULT-500 freezer?", "dropped the question's own words"),
+        ("The POLAR-ULT-500 costs 9,800 EUR.", "not a question"),
+        ("How much did the POLAR-ULT-500 cost in 2019?", "numbers the conversation does not (2019)"),
         ("How much does it cost?", "added nothing"),
         ("x" * 500, "longer than"),
     ],
@@ -97,7 +99,7 @@ async def test_a_bad_model_rewrite_falls_back_to_the_previous_turns_words(answer
 
     r = await rewrite_query("How much does it cost?", HISTORY, ConversationSettings(), generate)
     assert r.method == "context" and why in r.reason
-    assert r.query == "How much does it cost? freezer reaches 86 POLAR-ULT-500"
+    assert r.query == "How much does it cost? POLAR-ULT-500 freezer reaches 86"
 
 
 async def test_a_failing_model_or_rules_only_gives_the_context_query():
@@ -120,7 +122,7 @@ def test_check_rewrite_strips_labels_and_quotes():
 
 def test_context_query_names_ids_from_the_answer_without_repeating_words():
     q = context_query("And its volume?", HISTORY)
-    assert q == "And its volume? freezer reaches 86 POLAR-ULT-500"
+    assert q == "And its volume? POLAR-ULT-500 freezer reaches 86"
 
 
 def test_trim_history_keeps_the_newest_turns_within_the_budget():
