@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, AsyncIterator, Literal, Mapping, Sequence
 
-from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, ServerUrl, scrub, secret_from_env
 from ragkit.errors import (
     AuthError,
     BadRequest,
@@ -283,7 +283,11 @@ class _Translating:
         mapped = _translate(e, self.model)
         if mapped is None:
             return False
-        raise mapped from e
+        # A server may echo the key: it leaves the message, and the SDK error carrying it is not chained.
+        text = str(mapped)
+        if scrub(text) != text:
+            mapped.args = (scrub(text),)
+        raise mapped from (None if scrub(str(e)) != str(e) else e)
 
 
 # ---------------------------------------------------------------- generator

@@ -9,7 +9,7 @@ import traceback
 import uuid
 from typing import Any, AsyncIterator, Mapping, Sequence
 
-from ragkit.component import ComponentConfig, EnvVarName, Field, secret_from_env
+from ragkit.component import ComponentConfig, EnvVarName, Field, scrub, secret_from_env
 from ragkit.errors import (
     AuthError,
     BadRequest,
@@ -146,7 +146,11 @@ class _Translating:
         mapped = _translate(e, self.host, self.model)
         if mapped is None:
             return False
-        raise mapped from e
+        # A server may echo the key: it leaves the message, and the SDK error carrying it is not chained.
+        text = str(mapped)
+        if scrub(text) != text:
+            mapped.args = (scrub(text),)
+        raise mapped from (None if scrub(str(e)) != str(e) else e)
 
 
 # ---------------------------------------------------------------- tools

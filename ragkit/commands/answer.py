@@ -1,18 +1,46 @@
-"""`ragkit ask`, `ragkit validate`, `ragkit plan`, `ragkit schema`."""
+"""`ragkit ask`, `ragkit validate`, `ragkit plan`, `ragkit schema`, `ragkit usage`.
+
+Exit codes (docs/reliability.md): 0 done; 1 an error stopped the command (configuration, the index, a provider,
+I/O), one ``error:`` line on stderr; for ``validate``, 1 means the file has problems, each listed with its line;
+2 the command line is wrong (``--filter`` that is not a JSON filter, ``--usage-jsonl`` in a missing folder).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
+
+from ragkit.commands.retrieval import json_filter
+
+
+def question_text(text: str) -> str:
+    """An argparse type: a question with something in it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the question is empty")
+    return text
+
+
+def jsonl_target(text: str) -> str:
+    """An argparse type: a file that lines can be appended to (its folder exists; it is not a folder)."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; name a file")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    return text
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("ask", help="answer a question from the index, streaming, with sources")
-    p.add_argument("question")
+    p.add_argument("question", type=question_text)
     p.add_argument("--config", help="pipeline YAML (default: embedded defaults + bundled local model)")
     p.add_argument("--generator", help="use this configured generator instead of the default/router")
-    p.add_argument("--filter", help="JSON payload filter")
-    p.add_argument("--usage-jsonl", help="append this request's usage as one JSON line to FILE")
+    p.add_argument("--filter", type=json_filter, help='JSON payload filter, e.g. \'{"price": {"lte": 2000}}\'')
+    p.add_argument(
+        "--usage-jsonl", type=jsonl_target, metavar="FILE", help="append this request's usage as one JSON line to FILE"
+    )
     p.add_argument("--no-stream", action="store_true", help="print the answer when complete")
     p.add_argument("--json", action="store_true", help="print answer, sources and usage as JSON")
     p.set_defaults(func=run_ask)
@@ -54,15 +82,21 @@ def _usage_line(reply) -> str:
 
 
 async def print_stream(deltas):
-    """Write streamed text to stdout as it comes; return the final Reply."""
+    """Write streamed text to stdout as it comes; return the final Reply (``ProviderError`` if none came)."""
+    from ragkit.errors import ProviderError
+
     final = None
-    async for delta in deltas:
-        if delta.text:
-            sys.stdout.write(delta.text)
-            sys.stdout.flush()
-        if delta.reply is not None:
-            final = delta.reply
-    print()
+    try:
+        async for delta in deltas:
+            if delta.text:
+                sys.stdout.write(delta.text)
+                sys.stdout.flush()
+            if delta.reply is not None:
+                final = delta.reply
+    finally:
+        print()  # the partial answer ends its line before any error is printed
+    if final is None:
+        raise ProviderError("the answer stream ended without its final reply")
     return final
 
 
@@ -73,6 +107,26 @@ def _print_sources(reply) -> None:
     for i, hit in enumerate(reply.sources, 1):
         title = hit.chunk.metadata.get("title") or hit.chunk.doc_id
         print(f"  [{i}] {title} ({hit.chunk.doc_id})")
+
+
+def _print_checks(reply) -> None:
+    """Unsupported claims, sentences strict grounding removed, and an answer withdrawn for low confidence."""
+    grounding = reply.metadata.get("grounding")
+    abstention = reply.metadata.get("abstention")
+    lines = []
+    if grounding is not None:
+        lines += [f"  - unsupported: {claim}" for claim in grounding.unsupported]
+        lines += [f"  - removed: {sentence}" for sentence in grounding.removed]
+        lines += [f"  - note: {note}" for note in grounding.miscited]
+    if abstention is not None and abstention.reason is not None:
+        lines.append(f"  - withdrawn ({abstention.reason}): {abstention.original_text}")
+    if lines:
+        print("\nGrounding:")
+        print("\n".join(lines))
+
+
+def _checks_data(reply) -> dict:
+    return {key: reply.metadata[key].to_dict() for key in ("grounding", "abstention") if key in reply.metadata}
 
 
 def run_ask(args) -> int:
@@ -86,7 +140,7 @@ def run_ask(args) -> int:
         ledger = config.ledger.model_copy(update={"jsonl_path": args.usage_jsonl})
         config = replace(config, settings={**config.settings, "ledger": ledger})
     rag = RAG(config)
-    flt = json.loads(args.filter) if args.filter else None
+    flt = args.filter
     if args.json or args.no_stream:
         reply = rag.ask(args.question, filter=flt, generator=args.generator)
         if args.json:
@@ -100,6 +154,7 @@ def run_ask(args) -> int:
                             for i, h in enumerate(reply.sources, 1)
                         ],
                         "usage": report.to_dict() if report is not None else None,
+                        **_checks_data(reply),
                     },
                     ensure_ascii=False,
                     default=str,
@@ -112,6 +167,7 @@ def run_ask(args) -> int:
 
         reply = run_sync(print_stream(rag.astream(args.question, filter=flt, generator=args.generator)))
     _print_sources(reply)
+    _print_checks(reply)
     print(_usage_line(reply), file=sys.stderr)
     return 0
 

@@ -1,4 +1,8 @@
-"""`ragkit chat`: the terminal chat, streaming, with sources. (`ragkit serve` comes with the web app.)"""
+"""`ragkit chat`: the terminal chat, streaming, with sources. (`ragkit serve` comes with the web app.)
+
+A question that fails (a provider down, a bad reply) prints one ``error:`` line and the chat goes on; the exit
+code is then 1 (docs/reliability.md), 0 when every question was answered.
+"""
 
 from __future__ import annotations
 
@@ -30,16 +34,22 @@ def build_answerer(config_path: str | None) -> AppBuild:
 
 def run_chat(args) -> int:
     from ragkit._aio import run_sync
+    from ragkit.component import scrub
+    from ragkit.errors import RagkitError
     from ragkit.types import Message
 
     print("loading…", file=sys.stderr)
     app = build_answerer(args.config)
     answerer, title, note = app.answerer, app.title, app.note
     interactive = sys.stdin.isatty()
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")  # a stray byte in a piped file is one odd character, not a crash
     if note:
         print(note, file=sys.stderr)
     print(f"{title}: ask in English or German; /quit ends.", file=sys.stderr)
     history: list[Message] = []
+    failed = 0
 
     from ragkit.commands.answer import print_stream
 
@@ -55,9 +65,14 @@ def run_chat(args) -> int:
             continue
         if question in ("/quit", "/exit", "/q"):
             break
-        reply = run_sync(
-            print_stream(answerer.astream(question, history=tuple(history[-4:]), generator=args.generator))
-        )
+        try:
+            reply = run_sync(
+                print_stream(answerer.astream(question, history=tuple(history[-4:]), generator=args.generator))
+            )
+        except RagkitError as e:
+            failed += 1
+            print(f"error: {scrub(str(e))}", file=sys.stderr)
+            continue
         if reply is not None and reply.sources:
             print("Sources:")
             for i, hit in enumerate(reply.sources, 1):
@@ -65,4 +80,4 @@ def run_chat(args) -> int:
         print()
         if reply is not None:
             history += [Message("user", question), Message("assistant", reply.text)]
-    return 0
+    return 1 if failed else 0
