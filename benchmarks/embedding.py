@@ -1,11 +1,20 @@
-"""Throughput of the embedded MiniLM embedder: the fused graph against the packaged one, same run.
+"""Throughput of the embedded MiniLM embedder: the hand-fused graph against onnxruntime's own transformer optimizer
+and the packaged graph, and one ONNX run per core (workers) against threads inside each operator; same run.
 
     python benchmarks/embedding.py [--n 600] [--threads 2] [--repeat 5] [--json]
 
 Two text sets from ../shared/data/squad2: short passages (SQuAD sentences, as in ``ingest.py``) and whole
-SQuAD paragraphs (cut at 256 tokens as in normal use). For each set the two graphs run alternately ``--repeat``
-times, in the indexer's groups of 256 texts; the figure is the median texts/s, and the ratio fused/packaged is
-taken from the same rounds, so a shared machine's drift affects both alike.
+SQuAD paragraphs (cut at 256 tokens as in normal use). Variants, all on ``--threads`` cores:
+
+- fused: ``providers/_minilm_graph.py`` (the default), one ONNX run per core (``workers=threads``);
+- fused-intra: the same graph, one run at a time with ``intra_op_threads=threads`` (the embedder before workers);
+- ort-optimizer: the packaged graph through ``onnxruntime.transformers.optimizer.optimize_model(model_type="bert",
+  num_heads=12, hidden_size=384)`` (needs sympy; skipped without it), one run per core;
+- packaged: the graph as shipped, one run per core.
+
+The variants run alternately ``--repeat`` times in the indexer's groups of 256 texts; the figure is the median
+texts/s, and ratios to "fused" are medians of per-round ratios, so a shared machine's drift affects all alike.
+``cos_to_fused`` is the mean cosine of each variant's vectors to the fused ones.
 """
 
 from __future__ import annotations
@@ -35,27 +44,58 @@ def paragraphs(n: int) -> list[str]:
     return texts
 
 
-def measure(texts: list[str], threads: int, repeat: int, group: int = 256) -> dict:
-    graphs = {g: OnnxMiniLMEmbedder(intra_op_threads=threads, graph=g) for g in ("fused", "packaged")}
-    tokens = sum(min(graphs["fused"].counter().count(t), 256) for t in texts)
-    for emb in graphs.values():
-        emb.encode(texts[:64])  # warm-up
-    rates: dict[str, list[float]] = {g: [] for g in graphs}
+def ort_optimized_graph(onnx_path: Path) -> bytes | None:
+    """The packaged graph after onnxruntime's transformer optimizer (BERT fusions), or None without sympy."""
+    try:
+        from onnxruntime.transformers import optimizer
+    except ImportError:
+        return None
+    try:
+        model = optimizer.optimize_model(str(onnx_path), model_type="bert", num_heads=12, hidden_size=384)
+    except ImportError:  # its shape inference needs sympy
+        return None
+    return model.model.SerializeToString()
+
+
+def variants(threads: int) -> dict[str, OnnxMiniLMEmbedder]:
+    import onnxruntime as ort
+
+    out = {
+        "fused": OnnxMiniLMEmbedder(workers=threads),
+        "fused-intra": OnnxMiniLMEmbedder(intra_op_threads=threads, workers=1),
+        "packaged": OnnxMiniLMEmbedder(graph="packaged", workers=threads),
+    }
+    graph = ort_optimized_graph(out["packaged"].files.onnx)
+    if graph is not None:
+        emb = OnnxMiniLMEmbedder(graph="packaged", workers=threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+        emb._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])  # noqa: SLF001
+        emb._inputs = {i.name for i in emb._session.get_inputs()}  # noqa: SLF001
+        emb._output = emb._session.get_outputs()[0].name  # noqa: SLF001
+        out["ort-optimizer"] = emb
+    return out
+
+
+def measure(texts: list[str], embedders: dict[str, OnnxMiniLMEmbedder], repeat: int, group: int = 256) -> dict:
+    tokens = sum(min(embedders["fused"].counter().count(t), 256) for t in texts)
+    reference = embedders["fused"].encode(texts[:128])
+    cosines = {g: float((emb.encode(texts[:128]) * reference).sum(axis=1).mean()) for g, emb in embedders.items()}
+    rates: dict[str, list[float]] = {g: [] for g in embedders}
     for _ in range(repeat):
-        for g, emb in graphs.items():
+        for g, emb in embedders.items():
             t0 = time.perf_counter()
             for b in range(0, len(texts), group):
                 emb.encode(texts[b : b + group])
             rates[g].append(len(texts) / (time.perf_counter() - t0))
-    ratios = [f / p for f, p in zip(rates["fused"], rates["packaged"])]
     return {
         "texts": len(texts),
         "mean_tokens": round(tokens / len(texts), 1),
-        "threads": threads,
-        "fused_texts_per_s": round(statistics.median(rates["fused"]), 1),
-        "packaged_texts_per_s": round(statistics.median(rates["packaged"]), 1),
-        "fused_over_packaged": round(statistics.median(ratios), 2),
-        "fused_runs": [round(r) for r in rates["fused"]],
+        "texts_per_s": {g: round(statistics.median(r), 1) for g, r in rates.items()},
+        "over_fused": {
+            g: round(statistics.median(a / f for a, f in zip(r, rates["fused"])), 2) for g, r in rates.items()
+        },
+        "cos_to_fused": {g: round(c, 5) for g, c in cosines.items()},
     }
 
 
@@ -70,16 +110,18 @@ def main() -> int:
         "short passages": [d.text for d in short_passages(args.n)],
         "squad paragraphs": paragraphs(args.n // 2),
     }
-    rows = {name: measure(texts, args.threads, args.repeat) for name, texts in sets.items()}
+    embedders = variants(args.threads)
+    rows = {name: measure(texts, embedders, args.repeat) for name, texts in sets.items()}
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps({"threads": args.threads, "sets": rows}))
         return 0
     for name, r in rows.items():
         print(
-            f"{name} ({r['texts']} texts, {r['mean_tokens']} tokens avg, {r['threads']} threads): fused "
-            f"{r['fused_texts_per_s']} texts/s, packaged {r['packaged_texts_per_s']} texts/s, "
-            f"fused/packaged {r['fused_over_packaged']}x (median of {args.repeat}; fused runs {r['fused_runs']})"
+            f"{name} ({r['texts']} texts, {r['mean_tokens']} tokens avg, {args.threads} threads, "
+            f"median of {args.repeat}):"
         )
+        for g, rate in r["texts_per_s"].items():
+            print(f"  {g:<14} {rate:>7} texts/s  {r['over_fused'][g]:>5}x fused  cos to fused {r['cos_to_fused'][g]}")
     return 0
 
 
