@@ -59,6 +59,7 @@ SINGLE_ROLES = ("chunker", "embedder", "store", "sparse", "retriever", "reranker
 SETTINGS = {"retrieval": RetrievalSettings, "budget": BudgetSettings, "ledger": LedgerSettings}
 TOP_LEVEL = {"index_dir", "generators", "default_generator", "retry", "routing", *SINGLE_ROLES, *SETTINGS}
 TOP_LEVEL |= {"conversation", "response_cache"}  # settings defined in ragkit.answer (see _settings_models)
+TOP_LEVEL |= {"grounding", "abstention"}  # answer checks: ragkit.answer.grounding, ragkit.answer.abstention
 
 
 def _settings_models() -> dict[str, type[ComponentConfig]]:
@@ -67,7 +68,11 @@ def _settings_models() -> dict[str, type[ComponentConfig]]:
     from ragkit.generate.routed import RoutedGeneratorConfig
     from ragkit.retry import RetryConfig
 
+    from ragkit.answer.abstention import AbstentionConfig
+    from ragkit.answer.grounding import GroundingConfig
+
     extra = {"conversation": ConversationSettings, "response_cache": ResponseCacheSettings}
+    extra |= {"grounding": GroundingConfig, "abstention": AbstentionConfig}
     return {**SETTINGS, "retry": RetryConfig, "routing": RoutedGeneratorConfig, **extra}
 
 
@@ -141,6 +146,16 @@ class PipelineConfig:
     def routing(self) -> Any:
         """The ``RoutedGeneratorConfig``."""
         return self.settings["routing"]
+
+    @property
+    def grounding(self) -> Any:
+        """The ``GroundingConfig``: how answers are checked against their sources."""
+        return self.settings["grounding"]
+
+    @property
+    def abstention(self) -> Any:
+        """The ``AbstentionConfig``: thresholds under which an answer is withdrawn."""
+        return self.settings["abstention"]
 
 
 DEFAULTS: dict[str, Any] = {

@@ -6,12 +6,13 @@ import inspect
 import logging
 import time
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from ragkit import tracing
 from ragkit._aio import run_sync
+from ragkit.answer.grounding import checked_reply, may_rewrite
 from ragkit.config import AppBuild, ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import ConfigError
 from ragkit.ingest.indexing import Indexer, IndexReport, Manifest, fits_embedder, require_index
@@ -148,10 +149,13 @@ class RAG:
         """With a router configured: every generator behind one routed generator, with fallbacks and escalation."""
         if self.router is None:
             return None
-        from ragkit.generate.routed import RoutedGenerator
+        from ragkit.generate.routed import LazyGenerator, RoutedGenerator
 
         routing = self.config.routing
-        lazy = {name: _LazyGenerator(self, name) for name in self.config.generators}
+        lazy = {
+            name: LazyGenerator(name, partial(self.generator, name), getattr(spec.config, "context_window", None))
+            for name, spec in self.config.generators.items()
+        }
         return RoutedGenerator(self.router, lazy, routing.fallback_chain, prices=routing.prices)
 
     def generator(self, name: str | None = None) -> Generator:
@@ -296,20 +300,8 @@ class RAG:
         meta = {**reply.metadata, "plan": prompt.plan, "usage_report": report, "generator": getattr(gen, "id", "")}
         meta["query"] = state["query"].as_dict()
         reply = replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
-        return self._checked(reply, state["query"])
-
-    def _checked(self, reply: Reply, query: Any) -> Reply:
-        """The grounding and abstention checks (``metadata["grounding"]``, ``metadata["abstention"]``)."""
-        from ragkit.answer.grounding import checked_reply
-
-        cfg = self.config
-        return checked_reply(reply, query.original, reply.sources, cfg.grounding, cfg.abstention, query=query.query)
-
-    def _holds_text(self) -> bool:
-        """Whether the checks may rewrite an answer, so a stream must wait for them (strict grounding, abstention)."""
-        from ragkit.answer.grounding import may_rewrite
-
-        return may_rewrite(self.config.grounding, self.config.abstention)
+        q = state["query"]  # grounding and abstention checks: metadata["grounding"], metadata["abstention"]
+        return checked_reply(reply, q.original, self.config.grounding, self.config.abstention, query=q.query)
 
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
@@ -352,7 +344,7 @@ class RAG:
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
             routed = gen is self.routed_generator
             final: Reply | None = None
-            hold = self._holds_text()
+            hold = may_rewrite(self.config.grounding, self.config.abstention)  # checks may rewrite: stream at the end
             with ledger.stage("generate") as stage:
                 messages = [] if routed else prompt_for(gen)
                 async for delta in gen.stream(messages, **state["kwargs"]):
@@ -375,44 +367,6 @@ class RAG:
             result = close()
             if inspect.isawaitable(result):
                 await result
-
-
-class _LazyGenerator:
-    """Builds a configured generator on first use, so a missing API key surfaces as a ConfigError the router can fall back from."""
-
-    def __init__(self, rag: RAG, name: str) -> None:
-        self._rag = rag
-        self._name = name
-        self.id = name
-        self._fallback_count: Callable[[str], int] | None = None
-
-    def _get(self) -> Any:
-        return self._rag.generator(self._name)
-
-    @property
-    def context_window(self) -> int:
-        try:
-            return self._get().context_window
-        except ConfigError:
-            spec = self._rag.config.generators[self._name]
-            return getattr(spec.config, "context_window", None) or 8192
-
-    def count_tokens(self, text: str) -> int:
-        try:
-            return self._get().count_tokens(text)
-        except ConfigError:
-            if self._fallback_count is None:
-                from ragkit.answer.budget import tiktoken_counter
-
-                self._fallback_count = tiktoken_counter()
-            return self._fallback_count(text)
-
-    async def generate(self, messages: Sequence[Message], **kwargs: Any) -> Reply:
-        return await self._get().generate(messages, **kwargs)
-
-    async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[Delta]:
-        async for delta in self._get().stream(messages, **kwargs):
-            yield delta
 
 
 __all__ = ["RAG", "build_component", "build_app"]

@@ -37,9 +37,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if text[m.start()] in ".!?…" and following[:1].islower():
             continue
         if text[m.start()] == ".":
-            word = re.search(r"([\w.]+)\.$", text[start : m.start() + 1])
+            word = re.search(r"(°?)([\w.]+)\.$", text[start : m.start() + 1])
+            # "°C." ends a sentence; a lone capital elsewhere is an initial.
             if word and (
-                word.group(1).lower() in _ABBREVIATIONS or (len(word.group(1)) == 1 and word.group(1).isupper())
+                word.group(2).lower() in _ABBREVIATIONS
+                or (len(word.group(2)) == 1 and word.group(2).isupper() and not word.group(1))
             ):
                 continue
         spans.append((start, end))

@@ -132,6 +132,13 @@ def read_qa(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def answer_text(reply_text: str) -> str:
+    """What an answer is scored on: its text without ``[n]`` citation markers."""
+    from ragkit.answer.prompting import strip_citations
+
+    return strip_citations(reply_text)
+
+
 def run_answer_eval(
     qa: str | Path,
     *,
@@ -145,7 +152,8 @@ def run_answer_eval(
     """Ask every question; report exact match, token F1, containment, and abstention accuracy on unanswerable ones.
 
     ``rag`` is whatever answers (a ``RAG``, an app's bot); ``checker(text)`` checks each answer's claims. Without
-    ``rag``, the pipeline config builds both (``ragkit.pipeline.build_app``).
+    ``rag``, the pipeline config builds both (``ragkit.pipeline.build_app``). Answers are scored without their
+    ``[n]`` citation markers (``answer_text``): a citation is a pointer, not words of the answer.
     """
     from ragkit.language import is_abstention
 
@@ -176,9 +184,10 @@ def run_answer_eval(
         if unanswerable:
             abstain_ok.append(float(abstained))
         else:
-            em.append(exact_match(reply.text, answers))
-            f1.append(token_f1(reply.text, answers))
-            contain.append(contains_answer(reply.text, answers))
+            text = answer_text(reply.text)
+            em.append(exact_match(text, answers))
+            f1.append(token_f1(text, answers))
+            contain.append(contains_answer(text, answers))
             answered_abstain.append(float(abstained))
         if checker is not None:
             checks.append(checker(reply.text))

@@ -65,7 +65,8 @@ class RoutedGenerator:
         for row in router.routes():
             if row["generator"] not in self.generators:
                 raise ConfigError(
-                    f"route {row['route']!r} (field {row.get('field', 'generator')}) names generator {row['generator']!r}, which is not defined; defined: {defined}"
+                    f"route {row['route']!r} (field {row.get('field', 'generator')}) names generator "
+                    f"{row['generator']!r}, which is not defined; defined: {defined}"
                 )
         for name in cfg.fallback_chain:
             if name not in self.generators:
@@ -230,4 +231,40 @@ def _recorded(
     return call
 
 
-__all__ = ["RoutedGenerator", "RoutedGeneratorConfig", "PromptFor"]
+class LazyGenerator:
+    """A configured generator built on first use, so a missing API key surfaces as a ``ConfigError`` the routed
+    generator can fall back from; until it builds, its window is the configured one (else 8192) and tokens are
+    counted with tiktoken."""
+
+    def __init__(self, name: str, build: Callable[[], Any], configured_window: int | None = None) -> None:
+        self.id = name
+        self._build = build
+        self._configured_window = configured_window
+        self._fallback_count: Callable[[str], int] | None = None
+
+    @property
+    def context_window(self) -> int:
+        try:
+            return self._build().context_window
+        except ConfigError:
+            return self._configured_window or 8192
+
+    def count_tokens(self, text: str) -> int:
+        try:
+            return self._build().count_tokens(text)
+        except ConfigError:
+            if self._fallback_count is None:
+                from ragkit.answer.budget import tiktoken_counter
+
+                self._fallback_count = tiktoken_counter()
+            return self._fallback_count(text)
+
+    async def generate(self, messages: Sequence[Message], **kwargs: Any) -> Reply:
+        return await self._build().generate(messages, **kwargs)
+
+    async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[Delta]:
+        async for delta in self._build().stream(messages, **kwargs):
+            yield delta
+
+
+__all__ = ["RoutedGenerator", "RoutedGeneratorConfig", "LazyGenerator", "PromptFor"]
