@@ -3,7 +3,8 @@
 ``GET /`` is the page (vanilla JS, no CDN). ``GET /api/ask?q=…`` streams ``delta`` events (``{"text": …}``),
 then one ``sources`` event (a list of ``{"n", "doc_id", "title"}``) and ``done`` (``{"intent", "model"}``);
 a failure becomes an ``error`` event. Any object with ``astream(question)`` yielding ``Delta``s can answer:
-a ``CatalogBot`` or a plain ``RAG``.
+a ``CatalogBot`` or a plain ``RAG``. ``ragkit.apps.web_guard`` adds the optional token, the bounded queue of
+model requests (429 with ``Retry-After`` when full) and the security headers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import json
 import logging
 from typing import Any
 
+from pydantic import SecretStr
+
+from ragkit.apps.web_guard import SESSION_COOKIE, Gate, SecurityHeaders, TokenCheck, security_headers
+from ragkit.component import scrub
 from ragkit.errors import ConfigError, RagkitError
 
 log = logging.getLogger("ragkit.apps.web")
@@ -95,52 +100,113 @@ def sources_of(reply: Any) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(answerer: Any, *, title: str = "Product questions", note: str = "") -> Any:
-    """The Starlette app; ``answerer.astream(question)`` yields ``Delta``s, the last carrying the ``Reply``."""
+LOCKED = (
+    "<!doctype html><meta charset=utf-8><title>Token needed</title>"
+    "<p>This chat needs its access token: open this address with <code>?token=</code> and the token added.</p>"
+)
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ragkit"'}
+
+
+def create_app(
+    answerer: Any,
+    *,
+    title: str = "Product questions",
+    note: str = "",
+    token: SecretStr | str | None = None,
+    max_concurrent: int = 2,
+    max_queued: int = 8,
+) -> Any:
+    """The Starlette app; ``answerer.astream(question)`` yields ``Delta``s, the last carrying the ``Reply``.
+
+    With ``token``, every route but ``/api/health`` needs it; at most ``max_concurrent`` answers run and
+    ``max_queued`` wait, further questions get 429 with ``Retry-After``.
+    """
     try:
         from starlette.applications import Starlette
+        from starlette.middleware import Middleware
         from starlette.requests import Request
-        from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+        from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
         from starlette.routing import Route
     except ImportError as e:
         raise ConfigError("the web app needs starlette and uvicorn: pip install 'ragkit[web]'") from e
 
     page = PAGE.replace("__TITLE__", _escape(title)).replace("__NOTE__", _escape(note))
+    guard = TokenCheck(token) if token is not None else None
+    gate = Gate(max_concurrent, max_queued)
 
-    async def index(request: Request) -> HTMLResponse:
+    class Admitted(StreamingResponse):
+        """A streamed answer that gives its place in the gate back however the response ends."""
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                gate.release()
+
+    async def index(request: Request) -> Any:
+        if guard is not None and "token" in request.query_params:
+            if not guard.matches(request.query_params["token"]):
+                return HTMLResponse(LOCKED, status_code=401, headers=CHALLENGE)
+            # A session cookie instead, and the token out of the address bar and the history.
+            response = RedirectResponse(request.url.path, status_code=303)
+            secure = request.url.scheme == "https"
+            response.set_cookie(SESSION_COOKIE, guard.session, httponly=True, samesite="strict", secure=secure)
+            return response
+        if guard is not None and not guard.allows(request.headers, request.cookies):
+            return HTMLResponse(LOCKED, status_code=401, headers=CHALLENGE)
         return HTMLResponse(page)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
     async def ask(request: Request) -> Any:
+        if guard is not None and not guard.allows(request.headers, request.cookies):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401, headers=CHALLENGE)
         question = (request.query_params.get("q") or "").strip()
         if not question:
             return JSONResponse({"error": "missing query parameter q"}, status_code=400)
         if len(question) > MAX_QUESTION_CHARS:
             return JSONResponse({"error": f"question longer than {MAX_QUESTION_CHARS} characters"}, status_code=413)
+        if not gate.admit():
+            wait = gate.retry_after()
+            busy = f"busy: {gate.admitted} questions are being answered or waiting; retry in {wait} s"
+            return JSONResponse({"error": busy}, status_code=429, headers={"Retry-After": str(wait)})
 
         async def events():
             final = None
             try:
-                async for delta in answerer.astream(question):
-                    if delta.text:
-                        yield _event("delta", {"text": delta.text})
-                    if delta.reply is not None:
-                        final = delta.reply
+                async with gate.running():
+                    async for delta in answerer.astream(question):
+                        if delta.text:
+                            yield _event("delta", {"text": delta.text})
+                        if delta.reply is not None:
+                            final = delta.reply
             except RagkitError as e:
-                log.warning("answer failed: %s: %s", type(e).__name__, e)
-                yield _event("error", {"message": f"{type(e).__name__}: {e}"})
+                log.warning("answer failed: %s: %s", type(e).__name__, scrub(str(e)))
+                yield _event("error", {"message": scrub(f"{type(e).__name__}: {e}")})
+                return
+            except Exception:  # a bug: the page says so, the log has the traceback
+                log.exception("answer failed")
+                yield _event("error", {"message": "internal error; the server log has the details"})
                 return
             yield _event("sources", sources_of(final))
             meta = getattr(final, "metadata", {}) or {}
             yield _event("done", {"intent": meta.get("intent"), "model": getattr(final, "model", "")})
 
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        )
+        try:
+            return Admitted(
+                events(),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        except BaseException:
+            gate.release()
+            raise
 
-    return Starlette(routes=[Route("/", index), Route("/api/health", health), Route("/api/ask", ask)])
+    return Starlette(
+        routes=[Route("/", index), Route("/api/health", health), Route("/api/ask", ask)],
+        middleware=[Middleware(SecurityHeaders, headers=security_headers(page))],
+    )
 
 
 __all__ = ["create_app", "sources_of", "PAGE"]
