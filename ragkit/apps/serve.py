@@ -1,18 +1,21 @@
-"""`ragkit serve`: the chat web page (needs the 'web' extra). Plugged into the CLI by an entry point.
+"""`ragkit serve`: the chat web page, or with ``--api`` the OpenAI-compatible API (``ragkit.apps.api_cli``); needs
+the 'web' extra. Plugged into the CLI by an entry point.
 
-Listening beyond loopback needs ``--token-env`` (a variable holding a long random token) and prints a warning;
-exit codes as for every command (docs/reliability.md), 2 for a host beyond loopback without a token.
+Listening beyond loopback needs a token (``--token-env``, default ``RAGKIT_API_TOKEN``) and prints a warning; exit
+codes as for every command (docs/reliability.md): 1 when the token is missing or too weak, 2 for a bad option.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ragkit.apps.web_guard import is_loopback
+from ragkit.apps.api_cli import add_api_arguments, run_api
+from ragkit.apps.api_guard import is_loopback
 
 
-def _positive(limit: int, low: int = 1):
+def _count(limit: int, low: int = 1):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -26,43 +29,47 @@ def _positive(limit: int, low: int = 1):
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("serve", help="serve the chat web page (needs the 'web' extra)")
+    p = sub.add_parser("serve", help="serve the chat web page, or with --api an OpenAI-compatible API ('web' extra)")
     p.add_argument("--config", help="pipeline YAML; with a 'catalog' section the product bot answers")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_positive(65535, 0), default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_count(65535, 0), default=8000, help="port (default 8000)")
+    p.add_argument("--max-concurrent", type=_count(64), default=2, help="web page: answers generated at once (2)")
     p.add_argument(
-        "--token-env",
-        metavar="VAR",
-        help="environment variable holding an access token (16+ characters); required beyond loopback. "
-        "Browsers open /?token=TOKEN once; API clients send 'Authorization: Bearer TOKEN'",
+        "--max-queued",
+        type=_count(1024, 0),
+        default=8,
+        help="web page: questions waiting beyond those; more get 429 (8)",
     )
-    p.add_argument("--max-concurrent", type=_positive(64), default=2, help="answers generated at once (default 2)")
-    p.add_argument(
-        "--max-queued", type=_positive(1024, 0), default=8, help="questions waiting beyond those; more get 429 (8)"
-    )
+    add_api_arguments(p)  # --api, --token-env and the API's own limits
     p.set_defaults(func=run_serve)
 
 
 def run_serve(args) -> int:
+    if not is_loopback(args.host) and os.environ.get(args.token_env, "").strip():
+        print(
+            f"warning: listening on {args.host}:{args.port}, reachable beyond this machine; every request needs the "
+            f"token in ${args.token_env}, and traffic is plain HTTP: put a TLS proxy in front for anything but a "
+            "trusted network",
+            file=sys.stderr,
+        )
+    if args.api:
+        return run_api(args)
     try:
         import uvicorn
     except ImportError:
         print("error: ragkit serve needs uvicorn: pip install 'ragkit[web]'", file=sys.stderr)
         return 1
+    from ragkit.apps.api_guard import token_from_env
     from ragkit.apps.web import create_app
-    from ragkit.component import secret_from_env
     from ragkit.config import load_pipeline
     from ragkit.pipeline import build_app
 
-    local = is_loopback(args.host)
-    if not local and not args.token_env:
-        print(
-            f"error: refusing to listen on {args.host}, beyond this machine, without a token: anyone who can reach "
-            "it could use the model. Set --token-env VAR (VAR holding a long random token) or use --host 127.0.0.1",
-            file=sys.stderr,
-        )
-        return 2
-    token = secret_from_env(args.token_env, what="web access token") if args.token_env else None
+    # Refused beyond loopback without a token (ConfigError: exit 1); on loopback a token is used when set.
+    token = token_from_env(args.token_env, args.host)
+    if token is not None:
+        from ragkit.apps.web_guard import TokenCheck
+
+        TokenCheck(token)  # a weak token is refused before the model loads
     app = build_app(load_pipeline(args.config))
     web = create_app(
         app.answerer,
@@ -72,16 +79,8 @@ def run_serve(args) -> int:
         max_concurrent=args.max_concurrent,
         max_queued=args.max_queued,
     )
-    if not local:
-        print(
-            f"warning: listening on {args.host}:{args.port}, reachable beyond this machine; every request needs the "
-            "token, and traffic is plain HTTP: put a TLS proxy in front for anything but a trusted network",
-            file=sys.stderr,
-        )
     where = f"http://{args.host}:{args.port}/"
-    print(
-        f"serving on {where}" + (f" (open {where}?token=<the token in ${args.token_env}>)" if token else ""),
-        file=sys.stderr,
-    )
+    login = f" (browsers open {where}?token=<the token in ${args.token_env}> once)" if token else ""
+    print(f"serving on {where}{login}", file=sys.stderr)
     uvicorn.run(web, host=args.host, port=args.port, log_level="warning")
     return 0

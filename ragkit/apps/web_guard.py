@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import math
 import re
 import time
@@ -29,17 +28,6 @@ SESSION_COOKIE = "ragkit_session"
 MIN_TOKEN_CHARS = 16
 # Guess used for Retry-After before any answer has been timed.
 DEFAULT_ANSWER_S = 5.0
-
-
-def is_loopback(host: str) -> bool:
-    """Whether listening on ``host`` keeps the server on this machine (a name other than localhost counts as not)."""
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def content_security_policy(page: str) -> str:
@@ -160,7 +148,6 @@ __all__ = [
     "SecurityHeaders",
     "security_headers",
     "content_security_policy",
-    "is_loopback",
     "SESSION_COOKIE",
     "MIN_TOKEN_CHARS",
 ]

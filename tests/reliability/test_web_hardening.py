@@ -21,8 +21,9 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+from ragkit.apps.api_guard import is_loopback  # noqa: E402
 from ragkit.apps.web import PAGE, create_app  # noqa: E402
-from ragkit.apps.web_guard import SESSION_COOKIE, Gate, is_loopback  # noqa: E402
+from ragkit.apps.web_guard import SESSION_COOKIE, Gate  # noqa: E402
 from ragkit.cli import main  # noqa: E402
 from ragkit.component import secret_from_env  # noqa: E402
 from ragkit.errors import ConfigError, Unavailable  # noqa: E402
@@ -248,6 +249,7 @@ def test_loopback_is_told_apart(host, local):
 @pytest.fixture
 def no_uvicorn(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the default pipeline's index lives in ./.ragkit
+    monkeypatch.delenv("RAGKIT_API_TOKEN", raising=False)
     runs: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append({"app": app, **kw}))
     return runs
@@ -255,9 +257,11 @@ def no_uvicorn(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20"])
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(capsys, no_uvicorn, host):
-    assert main(["serve", "--host", host]) == 2
+    assert main(["serve", "--host", host]) == 1
     err = capsys.readouterr().err
-    assert "--token-env" in err and "Traceback" not in err and not no_uvicorn
+    assert "RAGKIT_API_TOKEN" in err and "Traceback" not in err and not no_uvicorn
+    assert main(["serve", "--api", "--host", host]) == 1, "the API too"
+    assert "Traceback" not in capsys.readouterr().err and not no_uvicorn
 
 
 def test_serve_beyond_loopback_with_a_token_warns_and_guards(capsys, no_uvicorn, monkeypatch):
@@ -279,7 +283,9 @@ def test_serve_on_loopback_needs_no_token_and_prints_no_warning(capsys, no_uvico
 
 
 @pytest.mark.parametrize(
-    ("env", "says"), [({}, "is not set"), ({"RAGKIT_WEB_TOKEN": "short"}, "shorter than 16")], ids=["unset", "short"]
+    ("env", "says"),
+    [({}, "RAGKIT_WEB_TOKEN"), ({"RAGKIT_WEB_TOKEN": "short"}, "shorter than 16")],
+    ids=["unset", "short"],
 )
 def test_serve_with_a_missing_or_weak_token_is_one_error_line(capsys, no_uvicorn, monkeypatch, env, says):
     monkeypatch.delenv("RAGKIT_WEB_TOKEN", raising=False)
