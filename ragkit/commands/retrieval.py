@@ -273,7 +273,12 @@ def run_search(args) -> int:
         )
         return 0
     if not hits:
-        print("no results" + (" match the filter" if args.filter else " (the index is empty)"))
+        why = getattr(rag.retriever, "no_terms_reason", lambda _q: None)(args.query)  # blank or stopwords only
+        print(
+            f"no results: {why}"
+            if why
+            else "no results" + (" match the filter" if args.filter else " (the index is empty)")
+        )
     for i, h in enumerate(hits, 1):
         text = " ".join(h.chunk.text.split())
         print(f"{i}. [{h.score:.4f}] {display_path(h.chunk.doc_id)}\n   {text[:200]}{'…' if len(text) > 200 else ''}")
