@@ -8,7 +8,9 @@ The server (``ragkit.apps.api`` on uvicorn, as ``ragkit serve --api`` runs it) l
 sentence-sized chunks from ../shared (SQuAD and HotpotQA passages) with SQuAD questions, top_k 10, hybrid
 retrieval. With ``--embedder lookup`` (default) query vectors cost nothing, so what differs is the server: HTTP,
 JSON, auth, the queue. With ``minilm`` the real embedder runs in both. Printed: p50/p95 latency and requests/s
-per level, and the ratios api/in-process, each the median of alternating rounds.
+per level, and the ratios api/in-process, each the median of alternating rounds; also the API app called
+in-process through httpx's ASGI transport (the app's own work without sockets), and GET /healthz over HTTP
+(the transport alone).
 """
 
 from __future__ import annotations
@@ -71,33 +73,64 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
     }
 
 
-async def drive(call, queries: list[str], clients: int) -> dict[str, float]:
-    """``clients`` workers share the queries; each times its own calls."""
+async def drive(call, queries: list[str], clients: int, tolerate: tuple = ()) -> dict[str, float]:
+    """``clients`` workers share the queries; each times its own calls; ``tolerate``d errors are counted."""
     work = iter(queries)
     latencies: list[float] = []
+    errors = 0
 
     async def worker() -> None:
+        nonlocal errors
         for q in work:
             start = time.perf_counter()
-            await call(q)
+            try:
+                await call(q)
+            except tolerate:  # a connection reset on a loaded machine: counted, and the run goes on
+                errors += 1
+                continue
             latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    return summary(latencies, time.perf_counter() - start)
+    return {**summary(latencies, time.perf_counter() - start), "errors": errors}
 
 
-async def in_process(rag: RAG, queries: list[str], levels: list[int]) -> dict[int, dict[str, float]]:
-    for q in queries[:50]:
-        await rag.asearch(q, top_k=10)
-    return {c: await drive(lambda q: rag.asearch(q, top_k=10), queries, c) for c in levels}
-
-
-async def over_http(url: str, queries: list[str], levels: list[int]) -> dict[int, dict[str, float]]:
+async def in_process(rag: RAG, queries: list[str], levels: list[int]) -> dict[str, dict[int, dict[str, float]]]:
+    """``search``: ``RAG.asearch`` called directly; ``asgi``: the API app called in-process (no sockets), which adds
+    the app's own work (routing, auth, validation, JSON) and httpx's client side, but no transport."""
     import httpx
 
-    out = {}
-    for clients in levels:
+    from ragkit.apps.api import ApiSettings, ServedModel, create_api
+
+    for q in queries:
+        await rag.asearch(q, top_k=10)
+    direct = {c: await drive(lambda q: rag.asearch(q, top_k=10), queries, c) for c in levels}
+    app = create_api([ServedModel("bench", rag, rag)], ApiSettings(token=TOKEN, search_active=32, search_waiting=256))
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://asgi", headers=headers) as http:
+
+        async def call(q: str) -> None:
+            (await http.post("/v1/search", json={"query": q, "top_k": 10})).raise_for_status()
+
+        asgi = {c: await drive(call, queries, c) for c in levels}
+    return {"search": direct, "asgi": asgi}
+
+
+async def over_http(url: str, queries: list[str], levels: list[int]) -> dict[int | str, dict[str, float]]:
+    """/v1/search per concurrency level, and ``"floor"``: GET /healthz from one client, the cost of HTTP alone."""
+    import httpx
+
+    out: dict[int | str, dict[str, float]] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+
+        async def ping(_: str) -> None:
+            (await http.get("/healthz")).raise_for_status()
+
+        for q in queries[:50]:
+            await ping(q)
+        out["floor"] = await drive(ping, queries, 1, (httpx.TransportError,))
+    for n, clients in enumerate(levels):
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers, timeout=60) as http:
@@ -107,10 +140,19 @@ async def over_http(url: str, queries: list[str], levels: list[int]) -> dict[int
                 if r.status_code != 200:
                     raise SystemExit(f"/v1/search answered {r.status_code}: {r.text}")
 
-            for q in queries[:50]:
+            for q in queries if n == 0 else queries[:20]:  # the server's caches once, then the connections
                 await call(q)
-            out[clients] = await drive(call, queries, clients)
+            out[clients] = await drive(call, queries, clients, (httpx.TransportError,))
     return out
+
+
+def server_stack() -> str:
+    """What uvicorn runs on: httptools and uvloop when installed, else h11 and asyncio."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn {http} {loop}"
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -176,8 +218,9 @@ def main() -> int:
             proc.terminate()
             proc.join(10)
             asyncio.run(rag.aclose())
-    local = {c: median_of([r[0][c] for r in rounds]) for c in args.clients}
-    remote = {c: median_of([r[1][c] for r in rounds]) for c in args.clients}
+    local = {c: median_of([r[0]["search"][c] for r in rounds]) for c in args.clients}
+    asgi = {c: median_of([r[0]["asgi"][c] for r in rounds]) for c in args.clients}
+    remote = {c: median_of([r[1][c] for r in rounds]) for c in [*args.clients, "floor"]}
     levels = []
     for c in args.clients:
         a, b = remote[c], local[c]
@@ -186,6 +229,7 @@ def main() -> int:
                 "clients": c,
                 "api": a,
                 "in_process": b,
+                "asgi_in_process": asgi[c],
                 "p50_ratio_api_over_in_process": round(a["p50_ms"] / b["p50_ms"], 2),
                 "throughput_ratio_in_process_over_api": round(b["requests_per_s"] / a["requests_per_s"], 2),
             }
@@ -197,6 +241,8 @@ def main() -> int:
         "top_k": 10,
         "embedder": args.embedder,
         "rounds": args.rounds,
+        "server": server_stack(),
+        "http_floor_healthz_1_client": remote["floor"],
         "levels": levels,
     }
     if args.json:
@@ -204,16 +250,19 @@ def main() -> int:
     else:
         print(f"/v1/search vs in-process search, {args.chunks} chunks, {args.embedder} embedder, top_k 10")
         print(
-            f"{'clients':>7} | {'api p50':>8} {'p95':>8} {'req/s':>8} | "
+            f"{'clients':>7} | {'api p50':>8} {'p95':>8} {'req/s':>8} | {'asgi p50':>8} {'req/s':>8} | "
             f"{'local p50':>9} {'p95':>8} {'req/s':>8} | ratio"
         )
         for lv in levels:
-            a, b = lv["api"], lv["in_process"]
+            a, g, b = lv["api"], lv["asgi_in_process"], lv["in_process"]
             print(
                 f"{lv['clients']:>7} | {a['p50_ms']:>8.2f} {a['p95_ms']:>8.2f} {a['requests_per_s']:>8.1f} | "
+                f"{g['p50_ms']:>8.2f} {g['requests_per_s']:>8.1f} | "
                 f"{b['p50_ms']:>9.2f} {b['p95_ms']:>8.2f} {b['requests_per_s']:>8.1f} | "
-                f"{lv['p50_ratio_api_over_in_process']:.2f}x p50"
+                f"{lv['p50_ratio_api_over_in_process']:.2f}x p50" + (f", {a['errors']} errors" if a["errors"] else "")
             )
+        floor = result["http_floor_healthz_1_client"]
+        print(f"HTTP alone (GET /healthz, 1 client, {result['server']}): p50 {floor['p50_ms']:.2f} ms")
     return 0
 
 
