@@ -15,88 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "qa_splits"))
 
 import splits  # noqa: E402
 
 from ragkit.config import load_pipeline  # noqa: E402
-from ragkit.eval.metrics import contains_answer, exact_match, token_f1  # noqa: E402
-from ragkit.eval.runner import answer_text  # noqa: E402
+from ragkit.eval.runner import run_answer_eval, summarise_answers  # noqa: E402
 from ragkit.ingest.loaders import load_path  # noqa: E402
-from ragkit.language import is_abstention  # noqa: E402
 from ragkit.pipeline import RAG  # noqa: E402
-
-
-def plain(value: Any) -> Any:
-    """Metadata as JSON-ready data: objects with ``as_dict``/``to_dict`` become dicts."""
-    for name in ("as_dict", "to_dict"):
-        method = getattr(value, name, None)
-        if callable(method):
-            return plain(method())
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def record(row: dict[str, Any], reply: Any, seconds: float) -> dict[str, Any]:
-    answers = row.get("answers") or []
-    unanswerable = bool(row.get("is_impossible")) or not answers
-    text = answer_text(reply.text)
-    meta = reply.metadata
-    out = {
-        "id": row["id"],
-        "dataset": row.get("dataset", ""),
-        "question": row["question"],
-        "answers": answers,
-        "unanswerable": unanswerable,
-        "text": reply.text,
-        "abstained": is_abstention(reply.text),
-        "contains": contains_answer(text, answers) if answers else None,
-        "f1": token_f1(text, answers) if answers else None,
-        "em": exact_match(text, answers) if answers else None,
-        "seconds": round(seconds, 3),
-        "output_tokens": reply.usage.output_tokens,
-        "input_tokens": reply.usage.input_tokens,
-        "mean_logprob": meta.get("mean_logprob"),
-        "sources": [
-            {"doc_id": h.chunk.doc_id, "score": h.score, "rank_scores": dict(h.rank_scores)} for h in reply.sources
-        ],
-    }
-    for key in ("grounding", "abstention", "route"):
-        if key in meta:
-            out[key] = plain(meta[key])
-    return out
-
-
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    def mean(xs: list[float]) -> float | None:
-        return round(statistics.fmean(xs), 4) if xs else None
-
-    answerable = [r for r in rows if not r["unanswerable"]]
-    unanswerable = [r for r in rows if r["unanswerable"]]
-    return {
-        "n_questions": len(rows),
-        "n_answerable": len(answerable),
-        "n_unanswerable": len(unanswerable),
-        "exact_match": mean([r["em"] for r in answerable]),
-        "token_f1": mean([r["f1"] for r in answerable]),
-        "contains_answer": mean([r["contains"] for r in answerable]),
-        "abstention_accuracy": mean([float(r["abstained"]) for r in unanswerable]),
-        "false_abstention_rate": mean([float(r["abstained"]) for r in answerable]),
-        "seconds_per_question": mean([r["seconds"] for r in rows]),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,34 +43,34 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     qa = splits.materialise(args.split, splits.SHARED, args.data)
-    rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = rows[args.offset :][: args.limit]
-    config = load_pipeline(args.config)
-    config = replace(config, index_dir=str(args.data / "index"))
+    rows = qa.read_text(encoding="utf-8").splitlines()[args.offset :][: args.limit]
+    subset = args.data / f"{args.split}.run.jsonl"
+    subset.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = replace(load_pipeline(args.config), index_dir=str(args.data / "index"))
     rag = RAG(config)
     t0 = time.perf_counter()
     report = rag.index(list(load_path(args.data / "corpus")))
     print(f"index: {report.docs_indexed} new documents, {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
-    results = []
+    records: list[dict] = []
     out = args.details.open("w", encoding="utf-8") if args.details else None
+
+    def keep(record: dict) -> None:
+        records.append(record)
+        if out:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+        mark = "abstained" if record["abstained"] else f"contains={record['contains']}"
+        print(f"{len(records)}/{len(rows)} {record['seconds']:.1f}s {mark} {record['text'][:80]!r}", file=sys.stderr)
+
     try:
-        for i, row in enumerate(rows, 1):
-            t = time.perf_counter()
-            reply = rag.ask(row["question"])
-            rec = record(row, reply, time.perf_counter() - t)
-            results.append(rec)
-            if out:
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                out.flush()
-            mark = "abstain" if rec["abstained"] else f"c={rec['contains']}"
-            print(f"{i}/{len(rows)} {rec['seconds']:.1f}s {mark} {reply.text[:80]!r}", file=sys.stderr)
+        summary = {"split": args.split, **run_answer_eval(subset, rag=rag, on_answer=keep)}
     finally:
         if out:
             out.close()
-    summary = {"split": args.split, **summarise(results)}
-    for dataset in sorted({r["dataset"] for r in results}):
-        summary[dataset] = summarise([r for r in results if r["dataset"] == dataset])
+    for dataset in sorted({r["dataset"] for r in records}):
+        summary[dataset] = summarise_answers([r for r in records if r["dataset"] == dataset])
+    summary["note"] = "seconds on a shared 2-core machine (other jobs running)"
     if args.json:
         print(json.dumps(summary))
     else:

@@ -1,99 +1,146 @@
-"""Routing benchmark: build the SQuAD/HotpotQA routing set in a temp dir, cross-validate on train, evaluate on test.
+"""Routing on measured local failures: train and calibrate on the dev split, report on the test split.
 
-Run from the project root: ``python3 benchmarks/routing.py [--squad DIR --hotpot DIR] [--no-embed]``.
-Choices (penalties) are made by cross-validation on the training split; the held-out split is only evaluated.
+Input: the per-question records of the local model on both splits (``benchmarks/answer_quality.py --split dev
+--details DEV`` and ``--split test --details TEST``, same config). The default abstention thresholds are applied to
+the records (exactly what the pipeline would have done), then each question is labelled "simple" when the local
+answer was right (contains a gold answer; on an unanswerable question: abstained) and "complex" when not.
+
+Routers compared on test, each calibrated on dev only:
+- all local: every question stays local;
+- rules: the hand-weighted query rules (their default threshold);
+- classifier: logistic regression on query + retrieval features, trained on the dev labels, threshold set on dev so
+  the kept-local share is right on at least ``--target-local-accuracy`` of its questions;
+- cascade: local first, escalate when the local answer abstains or exp(mean log-probability) is under a
+  confidence set on dev the same way.
+
+No strong model can run here (no API key), so the strong model's own accuracy is not measured: "quality lost" is
+the bound that holds if it were right on every question (the kept-local mistakes, as a share of all questions).
+
+    python3 benchmarks/routing.py --dev /tmp/dev.jsonl --test /tmp/test.jsonl [--weights-out W.json] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
+import math
+import sys
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from ragkit.commands.route import DEFAULT_HOTPOT, DEFAULT_SQUAD, build_routing_data, evaluate_router
-from ragkit.generate.classifier import ClassifierRouter, fit_logistic, load_examples
-from ragkit.generate.query_features import FEATURE_NAMES
-from ragkit.generate.rules import RuleRouter
-
-
-def cross_validate(
-    X: np.ndarray, y: np.ndarray, l2: float, embedding_l2: float, *, folds: int = 5, repeats: int = 5
-) -> tuple[float, float]:
-    """Mean and std of stratified k-fold accuracy at threshold 0.5, over ``repeats`` shuffles."""
-    accs = []
-    for r in range(repeats):
-        rng = np.random.default_rng(r)
-        fold = np.zeros(len(y), dtype=int)
-        for label in (0.0, 1.0):
-            idx = rng.permutation(np.flatnonzero(y == label))
-            fold[idx] = np.arange(len(idx)) % folds
-        for k in range(folds):
-            test = fold == k
-            mean, scale, coef, b = fit_logistic(X[~test], y[~test], len(FEATURE_NAMES), l2, embedding_l2)
-            p = 1.0 / (1.0 + np.exp(-(((X[test] - mean) / scale) @ coef + b)))
-            accs.append(float(np.mean((p >= 0.5) == (y[test] == 1))))
-    return float(np.mean(accs)), float(np.std(accs))
+from ragkit.answer.abstention import AbstentionConfig, decide
+from ragkit.generate.classifier import ClassifierRouter, hits_from_scores
+from ragkit.generate.routing_data import evaluate_router, local_answer_right, read_answer_records
+from ragkit.generate.rules import CascadeRouter, RoutingExample, RuleRouter
+from ragkit.types import Reply
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--squad", default=DEFAULT_SQUAD)
-    p.add_argument("--hotpot", default=DEFAULT_HOTPOT)
-    p.add_argument("--target-strong-share", type=float, default=0.25)
-    p.add_argument("--no-embed", action="store_true", help="skip the MiniLM query-embedding variant")
-    args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        counts = build_routing_data(args.squad, args.hotpot, tmp)
-        train, test = load_examples(Path(tmp) / "train.jsonl"), load_examples(Path(tmp) / "test.jsonl")
-    print(
-        f"data: {counts['train']} train / {counts['test']} test ({counts['simple']} SQuAD simple, {counts['complex']} HotpotQA complex)"
-    )
-    cfg = ClassifierRouter.Config()
-    y = np.array([e.label == "complex" for e in train], dtype=float)
+def with_default_abstention(record: Mapping[str, Any], config: AbstentionConfig) -> dict[str, Any]:
+    """The record as the pipeline with ``config`` would have answered: a withdrawn answer abstains."""
+    out = dict(record)
+    check = record.get("abstention") or {}
+    if not check.get("model_abstained") and decide(check.get("signals") or {}, config) is not None:
+        out.update(abstained=True, contains=0.0 if not record["unanswerable"] else None, f1=0.0, text="(withdrawn)")
+    return out
+
+
+def examples(records: Sequence[Mapping[str, Any]]) -> list[RoutingExample]:
+    return [
+        RoutingExample(
+            " ".join(r["question"].split()),
+            "simple" if local_answer_right(r) else "complex",
+            hits_from_scores([{k: h.get(k) for k in ("doc_id", "score", "rank_scores")} for h in r["sources"]]),
+        )
+        for r in records
+    ]
+
+
+def cascade_keeps(record: Mapping[str, Any], min_confidence: float) -> bool:
+    reply = Reply(record["text"], metadata={"mean_logprob": record.get("mean_logprob")})
+    return CascadeRouter({"min_confidence": min_confidence}).escalation_reason(reply) is None
+
+
+def cascade_figures(records: Sequence[Mapping[str, Any]], min_confidence: float) -> dict[str, Any]:
+    kept = [r for r in records if cascade_keeps(r, min_confidence)]
+    right = sum(local_answer_right(r) for r in kept)
+    n = len(records)
+    return {
+        "local_share": len(kept) / n,
+        "kept_local_accuracy": right / len(kept) if kept else None,
+        "all_local_accuracy": sum(local_answer_right(r) for r in records) / n,
+        "quality_lost_bound": (len(kept) - right) / n,
+    }
+
+
+def calibrate_cascade(records: Sequence[Mapping[str, Any]], target: float) -> float:
+    """The lowest confidence bar (most kept local) whose kept share is right on at least ``target`` of it."""
+    bars = sorted({0.0} | {math.exp(min(0.0, r["mean_logprob"])) for r in records if r.get("mean_logprob") is not None})
+    for bar in bars:
+        acc = cascade_figures(records, bar)["kept_local_accuracy"]
+        if acc is not None and acc >= target:
+            return round(bar, 4)
+    return 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dev", type=Path, required=True, help="dev records (answer_quality.py --details)")
+    p.add_argument("--test", type=Path, required=True, help="test records, same config")
+    p.add_argument("--target-local-accuracy", type=float, default=0.8)
+    p.add_argument("--weights-out", type=Path, help="save the calibrated classifier here")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    config = AbstentionConfig()
+    dev = [with_default_abstention(r, config) for r in read_answer_records(args.dev)]
+    test = [with_default_abstention(r, config) for r in read_answer_records(args.test)]
+    dev_ex, test_ex = examples(dev), examples(test)
 
     classifier = ClassifierRouter()
-    train_acc = classifier.train(train)
-    calibrated = ClassifierRouter()
-    calibrated.train(train)
-    t = calibrated.calibrate(train, args.target_strong_share)
-    cv_rows = [("features", classifier.feature_matrix([e.query for e in train]), cfg.l2, cfg.l2)]
-    rows: list[tuple[str, object, object]] = [
-        ("rules", RuleRouter(), None),
-        (f"classifier (train acc {train_acc:.3f})", classifier, None),
-        (f"classifier calibrated to {args.target_strong_share:.0%} strong (t={t:.3f})", calibrated, None),
-    ]
-    if not args.no_embed:
-        from ragkit.providers.minilm_onnx import OnnxMiniLMEmbedder
+    classifier.train(dev_ex)
+    threshold = classifier.calibrate_local_accuracy(dev_ex, args.target_local_accuracy)
+    if args.weights_out:
+        classifier.save(args.weights_out)
+    bar = calibrate_cascade(dev, args.target_local_accuracy)
 
-        embedder = OnnxMiniLMEmbedder()
-        embedded = ClassifierRouter.from_config({"use_query_embedding": True}, embedder=embedder)
-        emb_acc = embedded.train(train)
-        vectors = embedder.encode([e.query for e in test])  # as retrieval would have computed them
-        rows.append((f"classifier + MiniLM query embedding (train acc {emb_acc:.3f})", embedded, vectors))
-        cv_rows.append(
-            ("features + embedding", embedded.feature_matrix([e.query for e in train]), cfg.l2, cfg.embedding_l2)
-        )
+    def pick(result: Mapping[str, Any]) -> dict[str, Any]:
+        keys = ("local_share", "kept_local_accuracy", "all_local_accuracy", "quality_lost_bound")
+        return {k: result[k] for k in keys}
 
-    for name, X, l2, el2 in cv_rows:
-        m, s = cross_validate(X, y, l2, el2)
-        print(f"5x5-fold CV on train, {name:<22} (l2 {l2:g}, embedding_l2 {el2:g}): accuracy {m:.3f} ± {s:.3f}")
-    print(f"\nheld-out test ({counts['test']} questions)")
-    print(f"{'router':<60} {'accuracy':>8} {'local':>7} {'saving':>7} {'p50 ms':>7} {'p95 ms':>7} {'+embed p50':>10}")
-    for name, router, vectors in rows:
-        r = evaluate_router(router, test, query_vectors=vectors)
-        with_embed = f"{r['p50_with_embedding_ms']:>10.3f}" if "p50_with_embedding_ms" in r else f"{'-':>10}"
-        print(
-            f"{name:<60} {r['accuracy']:>8.3f} {r['local_share']:>7.1%} {r['saving']:>7.1%} {r['p50_ms']:>7.3f} {r['p95_ms']:>7.3f} {with_embed}"
-        )
-    print(
-        "p50/p95: routing overhead with the query embedding given (retrieval computed it); +embed p50: embedding one query too"
-    )
-    print(
-        "saving: vs sending every query to the strong model; default price table, query + 1500 context tokens in, 150 out"
-    )
+    n_right = sum(e.label == "simple" for e in test_ex)
+    rows = {
+        "all local": {
+            "local_share": 1.0,
+            "kept_local_accuracy": n_right / len(test_ex),
+            "all_local_accuracy": n_right / len(test_ex),
+            "quality_lost_bound": 1 - n_right / len(test_ex),
+        },
+        "rules (default threshold 0.5)": pick(evaluate_router(RuleRouter(), test_ex)),
+        f"classifier (dev-calibrated, threshold {threshold:.3f})": pick(evaluate_router(classifier, test_ex)),
+        f"cascade (dev-calibrated, min_confidence {bar:.3f})": cascade_figures(test, bar),
+        "all strong": "not measured: no API key for a strong model in this environment",
+    }
+    report = {
+        "dev_questions": len(dev_ex),
+        "dev_local_right": sum(e.label == "simple" for e in dev_ex),
+        "test_questions": len(test_ex),
+        "test_local_right": n_right,
+        "target_local_accuracy": args.target_local_accuracy,
+        "test": rows,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"dev: {report['dev_local_right']}/{len(dev_ex)} right locally; test: {n_right}/{len(test_ex)}")
+    print(f"{'router (test split)':<48} {'kept local':>10} {'kept acc.':>10} {'lost (bound)':>13}")
+    for name, row in rows.items():
+        if isinstance(row, str):
+            print(f"{name:<48} {row}")
+            continue
+        acc = "-" if row["kept_local_accuracy"] is None else f"{row['kept_local_accuracy']:.1%}"
+        print(f"{name:<48} {row['local_share']:>10.1%} {acc:>10} {row['quality_lost_bound']:>13.1%}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

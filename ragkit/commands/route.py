@@ -1,184 +1,19 @@
-"""``ragkit route``: build a labelled routing set, train and calibrate the classifier, evaluate, explain one decision."""
+"""``ragkit route``: label questions by whether the local model answered them right, train and calibrate the
+classifier on that, evaluate it (share kept local and that share's accuracy), explain one decision."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
-import statistics
-import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-DEFAULT_SQUAD = "../shared/data/squad2/rag"
-DEFAULT_HOTPOT = "../shared/data/hotpotqa/rag"
-# Assumed prices per 1M tokens: a small local model (electricity and hardware, amortised) vs a strong API model
-# (GPT-4o-class list prices). Override with --price-table.
-DEFAULT_PRICES: dict[str, dict[str, float]] = {
-    "local": {"input_per_mtok": 0.03, "output_per_mtok": 0.06},
-    "strong": {"input_per_mtok": 2.50, "output_per_mtok": 10.00},
-}
-DEFAULT_CONTEXT_TOKENS = 1500  # retrieved context sent with every query
-DEFAULT_OUTPUT_TOKENS = 150
-
-
-def _read_questions(path: Path) -> list[dict[str, Any]]:
-    from ragkit.errors import DataError
-
-    if not path.is_file():
-        raise DataError("file not found; pass the folder with qa.jsonl (--squad/--hotpot)", path=str(path))
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"not JSON ({e.msg})", path=str(path), line=n) from e
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            raise DataError("expected an object with a string field 'question'", path=str(path), line=n)
-        rows.append(row)
-    return rows
-
-
-def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # SQuAD repeats some question texts; a repeat on both sides of the split would leak the label.
-    seen: set[str] = set()
-    out = []
-    for r in rows:
-        key = " ".join(r["question"].split()).lower()
-        if key not in seen:
-            seen.add(key)
-            out.append(r)
-    return out
-
-
-def build_routing_data(
-    squad_dir: str | Path,
-    hotpot_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    n_squad: int = 300,
-    n_hotpot: int = 100,
-    test_share: float = 0.3,
-    seed: int = 13,
-) -> dict[str, int]:
-    """Write train.jsonl and test.jsonl: SQuAD questions labelled simple, HotpotQA questions labelled complex.
-
-    SQuAD is sampled half answerable, half unanswerable; each label is split separately so both files keep the mix.
-    """
-    rng = random.Random(seed)
-    squad = _unique(_read_questions(Path(squad_dir) / "qa.jsonl"))
-    hotpot = _unique(_read_questions(Path(hotpot_dir) / "qa.jsonl"))
-    answerable = [r for r in squad if not r.get("is_impossible")]
-    impossible = [r for r in squad if r.get("is_impossible")]
-    half = n_squad // 2
-    simple = rng.sample(answerable, min(len(answerable), n_squad - half)) + rng.sample(
-        impossible, min(len(impossible), half)
-    )
-    complex_ = rng.sample(hotpot, min(len(hotpot), n_hotpot))
-    train: list[dict[str, str]] = []
-    test: list[dict[str, str]] = []
-    for rows, label in ((simple, "simple"), (complex_, "complex")):
-        items = [{"query": " ".join(r["question"].split()), "label": label} for r in rows]
-        rng.shuffle(items)
-        k = int(round(len(items) * test_share))
-        test += items[:k]
-        train += items[k:]
-    rng.shuffle(train)
-    rng.shuffle(test)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train), ("test", test)):
-        (out / f"{name}.jsonl").write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
-        )
-    return {"train": len(train), "test": len(test), "simple": len(simple), "complex": len(complex_)}
-
-
-def evaluate_router(
-    router: Any,
-    examples: Sequence[Any],
-    *,
-    prices: Mapping[str, Any] | None = None,
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
-    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
-    query_vectors: Sequence[Any] | None = None,
-) -> dict[str, Any]:
-    """Accuracy, strong share, expected cost saving vs all-strong, and routing overhead of ``router`` on ``examples``.
-
-    With ``query_vectors`` (one per example, as retrieval would have computed them) the router gets each vector
-    and ``p50_ms`` excludes embedding; the router's own ``embed`` is then timed per query on its own
-    (``embed_p50_ms``) and added per query for ``p50_with_embedding_ms``.
-    """
-    from ragkit.generate.rules import STRONG
-    from ragkit.model_info import Price
-    from ragkit.tokens import TiktokenCounter
-
-    table = {k: v if isinstance(v, Price) else Price.model_validate(v) for k, v in (prices or DEFAULT_PRICES).items()}
-    if not examples:
-        return {"n": 0}
-    rows = router.routes()
-    local_gen = next(r["generator"] for r in rows if r["route"] != STRONG)
-    strong_gen = next(r["generator"] for r in rows if r["route"] == STRONG)
-    for gen in (local_gen, strong_gen):
-        if gen not in table:
-            from ragkit.errors import ConfigError
-
-            raise ConfigError(f"price table has no entry for generator {gen!r} (keys: {', '.join(table)})")
-    counter = TiktokenCounter("cl100k_base")
-    if query_vectors is not None and len(query_vectors) != len(examples):
-        raise ValueError(f"got {len(query_vectors)} query vectors for {len(examples)} examples")
-    extra = {} if query_vectors is None else {"query_vector": query_vectors[0]}
-    router.decide(examples[0].query, **extra)  # warm caches so the first timing is not an outlier
-    embed = getattr(router, "embed", None) if query_vectors is not None else None
-    timings: list[float] = []
-    embed_timings: list[float] = []
-    correct = strong = 0
-    cost_routed = cost_strong = 0.0
-    confusion = {"simple->local": 0, "simple->strong": 0, "complex->local": 0, "complex->strong": 0}
-    for i, ex in enumerate(examples):
-        if embed is not None:
-            t0 = time.perf_counter()
-            embed(ex.query)
-            embed_timings.append((time.perf_counter() - t0) * 1000)
-        extra = {} if query_vectors is None else {"query_vector": query_vectors[i]}
-        t0 = time.perf_counter()
-        decision = router.decide(ex.query, **extra)
-        timings.append((time.perf_counter() - t0) * 1000)
-        is_strong = decision.route == STRONG
-        strong += is_strong
-        correct += is_strong == (ex.label == "complex")
-        confusion[f"{ex.label}->{'strong' if is_strong else 'local'}"] += 1
-        tokens_in = counter.count(ex.query) + context_tokens
-        cost_strong += table[strong_gen].cost(tokens_in, output_tokens)
-        cost_routed += table[strong_gen if is_strong else local_gen].cost(tokens_in, output_tokens)
-    n = len(examples)
-    extra_out: dict[str, Any] = {}
-    if embed_timings:
-        total = sorted(a + b for a, b in zip(timings, embed_timings))
-        extra_out = {
-            "embed_p50_ms": statistics.median(embed_timings),
-            "p50_with_embedding_ms": statistics.median(total),
-            "p95_with_embedding_ms": total[min(n - 1, int(0.95 * n))],
-        }
-    timings.sort()
-    return {
-        **extra_out,
-        "n": n,
-        "accuracy": correct / n,
-        "strong_share": strong / n,
-        "local_share": 1 - strong / n,
-        "cost_routed_usd": cost_routed,
-        "cost_all_strong_usd": cost_strong,
-        "saving": 1 - cost_routed / cost_strong if cost_strong else 0.0,
-        "p50_ms": statistics.median(timings),
-        "p95_ms": timings[min(n - 1, int(0.95 * n))],
-        "confusion": confusion,
-        "context_tokens": context_tokens,
-        "output_tokens": output_tokens,
-        "prices": {k: v.model_dump() for k, v in table.items()},
-    }
+from ragkit.generate.routing_data import (
+    DEFAULT_CONTEXT_TOKENS,
+    DEFAULT_OUTPUT_TOKENS,
+    build_routing_data,
+    evaluate_router,
+)
 
 
 def _load_prices(path: str | None) -> dict[str, Any] | None:
@@ -222,22 +57,39 @@ def _router(args: argparse.Namespace) -> Any:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    counts = build_routing_data(
-        args.squad,
-        args.hotpot,
-        args.out,
-        n_squad=args.n_squad,
-        n_hotpot=args.n_hotpot,
-        test_share=args.test_share,
-        seed=args.seed,
-    )
+    answers: Any = args.answers
+    if args.qa:
+        answers = _measure_local(args)
+    counts = build_routing_data(answers, args.out, min_f1=args.min_f1)
     print(
         json.dumps(counts)
         if args.json
-        else f"wrote {counts['train']} train and {counts['test']} test examples "
-        f"({counts['simple']} simple, {counts['complex']} complex) to {args.out}"
+        else f"wrote {counts['examples']} examples to {args.out}: the local model was right on {counts['simple']} "
+        f"(label simple), wrong on {counts['complex']} (label complex)"
     )
     return 0
+
+
+def _measure_local(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Answer ``--qa`` with the local generator (indexing ``--corpus`` first); the per-question records."""
+    from ragkit.config import load_pipeline
+    from ragkit.eval.runner import run_answer_eval
+    from ragkit.ingest.loaders import load_path
+    from ragkit.pipeline import RAG
+
+    rag = RAG(load_pipeline(args.config))
+    if args.corpus:
+        rag.index(list(load_path(args.corpus)))
+    records: list[dict[str, Any]] = []
+    details = Path(args.out).with_suffix(".answers.jsonl")
+    with details.open("w", encoding="utf-8") as f:
+
+        def keep(record: dict[str, Any]) -> None:
+            records.append(record)
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+        run_answer_eval(args.qa, rag=rag, generator=args.generator, limit=args.limit, on_answer=keep)
+    return records
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -259,13 +111,20 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     router = _classifier(args, {"weights_path": args.weights})
     examples = load_examples(args.data)
-    t = router.calibrate(examples, args.target_strong_share)
-    share = float((router.probabilities([e.query for e in examples]) >= t).mean())
+    if args.target_local_accuracy is not None:
+        t = router.calibrate_local_accuracy(examples, args.target_local_accuracy)
+    else:
+        t = router.calibrate(examples, args.target_strong_share)
+    strong = router.probabilities([e.query for e in examples], [e.hits for e in examples]) >= t
+    kept = [e for e, s in zip(examples, strong) if not s]
+    accuracy = sum(e.label == "simple" for e in kept) / len(kept) if kept else None
     router.save(args.out or args.weights)
+    share = float(strong.mean())
     print(
-        json.dumps({"threshold": t, "strong_share": share})
+        json.dumps({"threshold": t, "strong_share": share, "kept_local_accuracy": accuracy})
         if args.json
-        else f"threshold {t:.4f} sends {share:.1%} of {args.data} to the strong model"
+        else f"threshold {t:.4f} sends {share:.1%} of {args.data} to the strong model; the local model was right on "
+        + (f"{accuracy:.1%} of those kept local" if accuracy is not None else "none kept local")
     )
     return 0
 
@@ -288,12 +147,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
     print(f"examples          {result['n']}")
-    print(f"accuracy          {result['accuracy']:.3f}")
+    print(f"label accuracy    {result['accuracy']:.3f} (routed strong exactly where the local answer was wrong)")
     print(f"kept local        {result['local_share']:.1%}   sent strong {result['strong_share']:.1%}")
+    all_local, kept_local = pct(result["all_local_accuracy"]), pct(result["kept_local_accuracy"])
+    print(f"local accuracy    all local {all_local}, kept local {kept_local}")
+    print(f"quality lost      at most {pct(result['quality_lost_bound'])} vs a strong model right on every question")
     print(
-        f"cost saving       {result['saving']:.1%} vs all-strong (${result['cost_routed_usd']:.4f} vs ${result['cost_all_strong_usd']:.4f}; "
-        f"query + {result['context_tokens']} context tokens in, {result['output_tokens']} out)"
+        f"cost saving       {result['saving']:.1%} vs all-strong (${result['cost_routed_usd']:.4f} vs "
+        f"${result['cost_all_strong_usd']:.4f}; query + {result['context_tokens']} context tokens in, "
+        f"{result['output_tokens']} out)"
     )
     print(
         f"routing overhead  p50 {result['p50_ms']:.3f} ms, p95 {result['p95_ms']:.3f} ms"
@@ -301,8 +165,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     if "embed_p50_ms" in result:
         print(
-            f"with embedding    p50 {result['p50_with_embedding_ms']:.3f} ms, p95 {result['p95_with_embedding_ms']:.3f} ms "
-            f"(embedding one query: p50 {result['embed_p50_ms']:.3f} ms)"
+            f"with embedding    p50 {result['p50_with_embedding_ms']:.3f} ms, "
+            f"p95 {result['p95_with_embedding_ms']:.3f} ms (embedding one query: p50 {result['embed_p50_ms']:.3f} ms)"
         )
     print(f"confusion         {result['confusion']}")
     return 0
@@ -322,15 +186,20 @@ def add_parsers(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="route_command", metavar="ACTION", required=True)
 
     b = sub.add_parser(
-        "build-data", help="build a labelled routing set (SQuAD simple, HotpotQA complex) with a train/test split"
+        "build-data",
+        help="label questions by whether the local model answered them right (simple) or not (complex)",
     )
-    b.add_argument("--out", required=True, help="directory for train.jsonl and test.jsonl")
-    b.add_argument("--squad", default=DEFAULT_SQUAD, help="folder with SQuAD qa.jsonl (default: %(default)s)")
-    b.add_argument("--hotpot", default=DEFAULT_HOTPOT, help="folder with HotpotQA qa.jsonl (default: %(default)s)")
-    b.add_argument("--n-squad", type=int, default=300, help="SQuAD questions, half unanswerable (default: %(default)s)")
-    b.add_argument("--n-hotpot", type=int, default=100, help="HotpotQA questions (default: %(default)s)")
-    b.add_argument("--test-share", type=float, default=0.3, help="held-out share per label (default: %(default)s)")
-    b.add_argument("--seed", type=int, default=13, help="sampling seed (default: %(default)s)")
+    b.add_argument("--out", required=True, help="JSONL of {query, label, hits} to write")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--answers", help="per-question records of a local run (benchmarks/answer_quality.py --details)")
+    src.add_argument("--qa", help="QA JSONL to answer with the local generator first (slow: one answer per question)")
+    b.add_argument("--corpus", help="with --qa: index this file or folder first")
+    b.add_argument("--config", help="with --qa: pipeline YAML (default: the embedded defaults)")
+    b.add_argument("--generator", help="with --qa: the local generator's name (default: default_generator)")
+    b.add_argument("--limit", type=int, help="with --qa: at most N questions")
+    b.add_argument(
+        "--min-f1", type=float, help="right means token F1 >= this (default: the answer contains a gold answer)"
+    )
     b.set_defaults(func=_cmd_build)
 
     t = sub.add_parser("train", help="train the logistic routing classifier")
@@ -345,10 +214,21 @@ def add_parsers(subparsers: Any) -> None:
     )
     t.set_defaults(func=_cmd_train)
 
-    c = sub.add_parser("calibrate", help="set the threshold that sends a target share of queries to the strong model")
+    c = sub.add_parser(
+        "calibrate",
+        help="set the threshold: keep the most queries local at a target local accuracy, or send a target share strong",
+    )
     c.add_argument("--weights", required=True, help="weights JSON (rewritten unless --out)")
-    c.add_argument("--data", required=True, help="JSONL {query, label}")
-    c.add_argument("--target-strong-share", type=float, default=0.3, help="share sent strong (default: %(default)s)")
+    c.add_argument("--data", required=True, help="JSONL {query, label, hits} from build-data")
+    target = c.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-strong-share", type=float, default=0.3, help="share sent strong (default: %(default)s)"
+    )
+    target.add_argument(
+        "--target-local-accuracy",
+        type=float,
+        help="keep the most queries local while the local model is right on at least this share of them",
+    )
     c.add_argument("--out", help="write the calibrated weights here instead")
     c.set_defaults(func=_cmd_calibrate)
 

@@ -7,7 +7,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import DataError
@@ -139,6 +139,78 @@ def answer_text(reply_text: str) -> str:
     return strip_citations(reply_text)
 
 
+def plain(value: Any) -> Any:
+    """Metadata as JSON-ready data: objects with ``to_dict`` become dicts, the rest stays or becomes text."""
+    to_dict = getattr(value, "to_dict", None) or getattr(value, "as_dict", None)
+    if callable(to_dict):
+        return plain(to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def answer_record(row: Mapping[str, Any], reply: Any, seconds: float) -> dict[str, Any]:
+    """One question's result: the answer and its scores, the sources' retrieval scores, the model's confidence,
+    the grounding and abstention checks and the route (the input of ``ragkit route build-data`` and calibration)."""
+    from ragkit.language import is_abstention
+
+    answers = list(row.get("answers") or [])
+    unanswerable = bool(row.get("is_impossible")) or not answers
+    text = answer_text(reply.text)
+    meta = reply.metadata or {}
+    out: dict[str, Any] = {
+        "id": row.get("id"),
+        "dataset": row.get("dataset"),
+        "question": row["question"],
+        "answers": answers,
+        "unanswerable": unanswerable,
+        "text": reply.text,
+        "abstained": is_abstention(reply.text),
+        "em": exact_match(text, answers) if answers else None,
+        "f1": token_f1(text, answers) if answers else None,
+        "contains": contains_answer(text, answers) if answers else None,
+        "seconds": round(seconds, 4),
+        "input_tokens": reply.usage.input_tokens,
+        "output_tokens": reply.usage.output_tokens,
+        "mean_logprob": meta.get("mean_logprob"),
+        "sources": [
+            {"doc_id": h.chunk.doc_id, "score": h.score, "rank_scores": dict(h.rank_scores)}
+            for h in getattr(reply, "sources", ())
+        ],
+    }
+    for key in ("grounding", "abstention", "route"):
+        if meta.get(key) is not None:
+            out[key] = plain(meta[key])
+    return out
+
+
+def summarise_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Exact match, token F1 and containment on answerable questions, abstention accuracy on unanswerable ones."""
+
+    def mean(xs: Sequence[float]) -> float | None:
+        return round(statistics.fmean(xs), 4) if xs else None
+
+    answerable = [r for r in records if not r["unanswerable"]]
+    unanswerable = [r for r in records if r["unanswerable"]]
+    grounded = [r["grounding"]["ok"] for r in records if isinstance(r.get("grounding"), Mapping)]
+    return {
+        "n_questions": len(records),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "exact_match": mean([r["em"] for r in answerable]),
+        "token_f1": mean([r["f1"] for r in answerable]),
+        "contains_answer": mean([r["contains"] for r in answerable]),
+        "abstention_accuracy": mean([float(r["abstained"]) for r in unanswerable]),
+        "false_abstention_rate": mean([float(r["abstained"]) for r in answerable]),
+        "seconds_per_question": mean([r["seconds"] for r in records]),
+        **({"grounded_share": mean([float(g) for g in grounded])} if grounded else {}),
+    }
+
+
 def run_answer_eval(
     qa: str | Path,
     *,
@@ -148,27 +220,29 @@ def run_answer_eval(
     rag: Any = None,
     generator: str | None = None,
     checker: Callable[[str], Any] | None = None,
+    on_answer: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Ask every question; report exact match, token F1, containment, and abstention accuracy on unanswerable ones.
 
     ``rag`` is whatever answers (a ``RAG``, an app's bot); ``checker(text)`` checks each answer's claims. Without
     ``rag``, the pipeline config builds both (``ragkit.pipeline.build_app``). Answers are scored without their
-    ``[n]`` citation markers (``answer_text``): a citation is a pointer, not words of the answer.
+    ``[n]`` citation markers (``answer_text``): a citation is a pointer, not words of the answer. ``on_answer``
+    receives each question's ``answer_record`` as it is done.
     """
-    from ragkit.language import is_abstention
-
     if rag is None:
         from ragkit.pipeline import build_app
 
         app = build_app(config if isinstance(config, PipelineConfig) else load_pipeline(config))
         rag, checker = app.answerer, checker or app.checker
     rows = read_qa(qa)[:limit]
-    em, f1, contain, abstain_ok, answered_abstain, lat, checks = [], [], [], [], [], [], []
+    records: list[dict[str, Any]] = []
+    checks = []
     routes: dict[str, int] = {}
     for i, row in enumerate(rows, 1):
         t = time.perf_counter()
         reply = rag.ask(row["question"], generator=generator)
-        lat.append(time.perf_counter() - t)
+        record = answer_record(row, reply, time.perf_counter() - t)
+        records.append(record)
         route = reply.metadata.get("route")
         if route is not None:
             # RoutedGenerator reports the route as a dict (generator actually used), routers as a RouteDecision.
@@ -178,36 +252,17 @@ def run_answer_eval(
                 else getattr(route, "generator", None) or getattr(route, "route", "?")
             )
             routes[name] = routes.get(name, 0) + 1
-        answers = row.get("answers") or []
-        unanswerable = bool(row.get("is_impossible")) or not answers
-        abstained = is_abstention(reply.text)
-        if unanswerable:
-            abstain_ok.append(float(abstained))
-        else:
-            text = answer_text(reply.text)
-            em.append(exact_match(text, answers))
-            f1.append(token_f1(text, answers))
-            contain.append(contains_answer(text, answers))
-            answered_abstain.append(float(abstained))
         if checker is not None:
             checks.append(checker(reply.text))
+        if on_answer is not None:
+            on_answer(record)
         if progress:
             progress(i, len(rows))
-    mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
-    out: dict[str, Any] = {
-        "n_questions": len(rows),
-        "n_answerable": len(em),
-        "n_unanswerable": len(abstain_ok),
-        "exact_match": mean(em),
-        "token_f1": mean(f1),
-        "contains_answer": mean(contain),
-        "abstention_accuracy": mean(abstain_ok),
-        "false_abstention_rate": mean(answered_abstain),
-        "seconds_per_question": mean(lat),
-    }
+    out = summarise_answers(records)
     if routes:
         out["routes"] = routes
     if checks:
-        out["numeric_claims_correct"] = mean([c.correct_share for c in checks if c.n_claims])
+        shares = [c.correct_share for c in checks if c.n_claims]
+        out["numeric_claims_correct"] = round(statistics.fmean(shares), 4) if shares else None
         out["answers_with_wrong_numbers"] = sum(1 for c in checks if c.wrong)
     return out

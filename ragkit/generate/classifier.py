@@ -21,7 +21,7 @@ from ragkit.generate.rules import (
     _decision,
     _Targets,
 )
-from ragkit.types import Hit
+from ragkit.types import Chunk, Hit
 
 WEIGHTS_FORMAT = "ragkit.routing.logistic/1"
 
@@ -31,7 +31,8 @@ class ClassifierRouterConfig(_Targets):
         None,
         ge=0,
         le=1,
-        description="Probability at or above which a query goes strong; None: the weights file's calibrated value, else 0.5.",
+        description="Probability at or above which a query goes strong; None: the weights file's calibrated value, "
+        "else 0.5.",
     )
     weights_path: str | None = Field(None, max_length=4096, description="JSON weights written by `ragkit route train`.")
     # Both penalties chosen by 5x5-fold cross-validation on the SQuAD/HotpotQA training split (docs/routing.md).
@@ -54,8 +55,28 @@ def check_examples(examples: Sequence[RoutingExample], source: str = "training d
             )
 
 
+def hits_from_scores(rows: Any, *, path: str = "", line: int | None = None) -> tuple[Hit, ...]:
+    """Hits carrying only what the hit features read (doc id, score, per-retriever scores), from
+    ``[{"doc_id", "score", "rank_scores"}]`` as ``ragkit eval`` details write them."""
+    if rows is None:
+        return ()
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DataError("field 'hits' must be a list of objects {doc_id, score, rank_scores}", path=path, line=line)
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            score = float(r.get("score", 0.0))
+            ranks = {str(k): float(v) for k, v in (r.get("rank_scores") or {}).items()}
+        except (TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"field 'hits[{i}]' has a score that is not a number ({e})", path=path, line=line) from e
+        doc = str(r.get("doc_id", i))
+        out.append(Hit(Chunk(f"{doc}#{i}", doc, "", 0, 0), score, ranks))
+    return tuple(out)
+
+
 def load_examples(path: str | Path) -> list[RoutingExample]:
-    """Read JSONL lines ``{"query": ..., "label": "simple"|"complex"}``; bad lines raise DataError naming the line."""
+    """Read JSONL lines ``{"query": ..., "label": "simple"|"complex", "hits": [...]?}`` (``ragkit route
+    build-data`` writes them); bad lines raise DataError naming the line."""
     from ragkit.jsonl import read_jsonl
 
     p = Path(path)
@@ -67,7 +88,7 @@ def load_examples(path: str | Path) -> list[RoutingExample]:
             raise DataError("expected an object with a non-empty string field 'query'", path=str(p), line=n)
         if row.get("label") not in LABELS:
             raise DataError(f"field 'label' must be one of {LABELS}, got {row.get('label')!r}", path=str(p), line=n)
-        out.append(RoutingExample(row["query"], row["label"]))
+        out.append(RoutingExample(row["query"], row["label"], hits_from_scores(row.get("hits"), path=str(p), line=n)))
     return out
 
 
@@ -78,7 +99,8 @@ def embed_function(embedder: Any) -> Callable[[Sequence[str]], Any]:
         if callable(encode):
             return encode
     raise ConfigError(
-        f"use_query_embedding needs an embedder with a sync encode(texts) (e.g. OnnxMiniLMEmbedder); got {type(embedder).__name__}"
+        "use_query_embedding needs an embedder with a sync encode(texts) (e.g. OnnxMiniLMEmbedder); "
+        f"got {type(embedder).__name__}"
     )
 
 
@@ -130,8 +152,8 @@ class ClassifierRouter:
         router = cls(cfg, embed=embed, embed_batch=batch)
         if router.coef is not None and (router.embedding_dim > 0) != (router.embed is not None):
             raise ConfigError(
-                f"classifier weights {cfg.weights_path} have embedding_dim {router.embedding_dim}, which does not match "
-                f"use_query_embedding={cfg.use_query_embedding} (field use_query_embedding)"
+                f"classifier weights {cfg.weights_path} have embedding_dim {router.embedding_dim}, which does not "
+                f"match use_query_embedding={cfg.use_query_embedding} (field use_query_embedding)"
             )
         return router
 
@@ -150,9 +172,12 @@ class ClassifierRouter:
             v = np.concatenate([v, np.asarray(self.embed(query), dtype=np.float64).ravel()])
         return v, f
 
-    def feature_matrix(self, queries: Sequence[str]) -> np.ndarray:
-        """Features (+ the embedding, in one batch when ``embed_batch`` is set) of ``queries``, one row each."""
-        X = np.stack([extract_features(q).as_vector() for q in queries]).astype(np.float64)
+    def feature_matrix(self, queries: Sequence[str], hits: Sequence[Sequence[Hit]] | None = None) -> np.ndarray:
+        """Features (+ the embedding, in one batch when ``embed_batch`` is set) of ``queries``, one row each;
+        ``hits[i]`` are query i's retrieval hits, for the hit features."""
+        per_query = hits if hits is not None else [()] * len(queries)
+        X = np.stack([extract_features(q, h or None).as_vector() for q, h in zip(queries, per_query)])
+        X = X.astype(np.float64)
         if self.embed_batch is not None:
             E = np.asarray(self.embed_batch(list(queries)), dtype=np.float64)
         elif self.embed is not None:
@@ -164,7 +189,7 @@ class ClassifierRouter:
     def train(self, examples: Sequence[RoutingExample]) -> float:
         """Fit on ``examples``; returns training accuracy at threshold 0.5."""
         check_examples(examples)
-        X = self.feature_matrix([e.query for e in examples])
+        X = self.examples_matrix(examples)
         y = np.array([1.0 if e.label == "complex" else 0.0 for e in examples])
         self.mean, self.scale, self.coef, self.intercept = fit_logistic(
             X, y, len(FEATURE_NAMES), self.config.l2, self.config.embedding_l2, self.config.max_iter
@@ -177,13 +202,18 @@ class ClassifierRouter:
             raise ConfigError("classifier router has no weights: train it or set weights_path")
         if X.shape[1] != self.coef.shape[0]:
             raise ConfigError(
-                f"classifier weights expect {self.coef.shape[0]} inputs, got {X.shape[1]} (embedding_dim {self.embedding_dim} in the weights file)"
+                f"classifier weights expect {self.coef.shape[0]} inputs, got {X.shape[1]} "
+                f"(embedding_dim {self.embedding_dim} in the weights file)"
             )
         return _sigmoid(((X - self.mean) / self.scale) @ self.coef + self.intercept)
 
-    def probabilities(self, queries: Sequence[str]) -> np.ndarray:
+    def examples_matrix(self, examples: Sequence[RoutingExample]) -> np.ndarray:
+        """``feature_matrix`` of labelled examples, with their hits."""
+        return self.feature_matrix([e.query for e in examples], [e.hits for e in examples])
+
+    def probabilities(self, queries: Sequence[str], hits: Sequence[Sequence[Hit]] | None = None) -> np.ndarray:
         """P(complex) for each of ``queries``, embedding them in one batch when an ``embed_batch`` is set."""
-        return self._scores(self.feature_matrix(queries))
+        return self._scores(self.feature_matrix(queries, hits))
 
     def probability(
         self,
@@ -200,7 +230,8 @@ class ClassifierRouter:
             raise ConfigError("classifier router has no weights: train it or set weights_path")
         if v.shape[0] != self.coef.shape[0]:
             raise ConfigError(
-                f"classifier weights expect {self.coef.shape[0]} inputs, got {v.shape[0]} (embedding_dim {self.embedding_dim} in the weights file)"
+                f"classifier weights expect {self.coef.shape[0]} inputs, got {v.shape[0]} "
+                f"(embedding_dim {self.embedding_dim} in the weights file)"
             )
         return float(_sigmoid(float(((v - self.mean) / self.scale) @ self.coef) + self.intercept))
 
@@ -210,7 +241,7 @@ class ClassifierRouter:
             raise ConfigError(f"target_strong_share must be in [0, 1], got {target_strong_share}")
         if not examples:
             raise ConfigError("calibration data has no examples")
-        scores = np.sort(self.probabilities([e.query for e in examples]))[::-1]
+        scores = np.sort(self._scores(self.examples_matrix(examples)))[::-1]
         k = int(round(target_strong_share * len(scores)))
         if k <= 0:
             t = (scores[0] + 1.0) / 2
@@ -218,6 +249,28 @@ class ClassifierRouter:
             t = scores[-1] / 2
         else:
             t = (scores[k - 1] + scores[k]) / 2  # exactly k scores at or above, ties aside
+        self.threshold = float(min(1.0, max(0.0, t)))
+        return self.threshold
+
+    def calibrate_local_accuracy(self, examples: Sequence[RoutingExample], target_accuracy: float) -> float:
+        """Set and return the threshold that keeps the most ``examples`` local while the local model is right on at
+        least ``target_accuracy`` of those kept (labels: "simple" = the local answer was right)."""
+        if not 0.0 <= target_accuracy <= 1.0:
+            raise ConfigError(f"target_local_accuracy must be in [0, 1], got {target_accuracy}")
+        if not examples:
+            raise ConfigError("calibration data has no examples")
+        scores = self._scores(self.examples_matrix(examples))
+        order = np.argsort(scores, kind="stable")
+        right = np.cumsum([examples[i].label == "simple" for i in order])
+        kept = np.arange(1, len(order) + 1)
+        ok = np.flatnonzero(right / kept >= target_accuracy)
+        # Only cut between distinct scores, so the threshold keeps exactly the counted prefix.
+        ok = [k for k in ok if k + 1 == len(order) or scores[order[k]] < scores[order[k + 1]]]
+        if not ok:
+            t = scores[order[0]] / 2  # nothing meets the target: everything goes strong
+        else:
+            k = ok[-1]
+            t = 1.0 if k + 1 == len(order) else (scores[order[k]] + scores[order[k + 1]]) / 2
         self.threshold = float(min(1.0, max(0.0, t)))
         return self.threshold
 
@@ -336,4 +389,5 @@ __all__ = [
     "check_examples",
     "embed_function",
     "fit_logistic",
+    "hits_from_scores",
 ]

@@ -6,11 +6,11 @@ Everything here is regular expressions over one tokenisation pass; a query takes
     n_words, n_chars, n_clauses, n_question_marks,
     q_what, q_who, q_when, q_where, q_which, q_how, q_why, q_yesno, q_other,   (one-hot question type)
     wh_late, multi_part, comparison, alternatives, relative_clauses, described_relatives, possessive_chains,
-    n_entities, entity_words, n_capitalised, leading_name, n_numbers, n_years, n_quoted, n_product_ids, tool_markers, is_german,
-    longest_entity, entity_pairs, entity_in_relative, reduced_relatives, noun_chain, n_acronyms, deictic,
-    has_hits, top_score_margin, distinct_docs
+    n_entities, entity_words, n_capitalised, leading_name, n_numbers, n_years, n_quoted, n_product_ids, tool_markers,
+    is_german, longest_entity, entity_pairs, entity_in_relative, reduced_relatives, noun_chain, n_acronyms, deictic,
+    has_hits, top_score_margin, distinct_docs, top_dense_score
 
-The last three come from retrieval hits when they are given, else zero.
+The last four come from retrieval hits when they are given, else zero (``top_dense_score``: the best dense cosine).
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "has_hits",
     "top_score_margin",
     "distinct_docs",
+    "top_dense_score",
 )
 
 # How many of the top hits are looked at for ``distinct_docs``.
@@ -131,6 +132,7 @@ class QueryFeatures:
     has_hits: bool = False
     top_score_margin: float = 0.0
     distinct_docs: int = 0
+    top_dense_score: float = 0.0
 
     def as_vector(self) -> np.ndarray:
         """The features as float32 in ``FEATURE_NAMES`` order."""
@@ -169,6 +171,7 @@ class QueryFeatures:
                 float(self.has_hits),
                 self.top_score_margin,
                 self.distinct_docs,
+                self.top_dense_score,
             ],
             dtype=np.float32,
         )
@@ -277,7 +280,8 @@ def _noun_chain(lower: list[str]) -> int:
 
 
 def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeatures:
-    """Complexity features of ``query``; ``hits`` (when retrieval has run) add score margin and doc spread."""
+    """Complexity features of ``query``; ``hits`` (when retrieval has run) add score margin, doc spread and the best
+    dense score."""
     tokens = TOKEN.findall(query)
     words = [t for t in tokens if t[0].isalnum()]
     lower = [w.lower() for w in words]
@@ -308,10 +312,13 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
     has_hits = bool(hits)
     margin = 0.0
     distinct = 0
+    top_dense = 0.0
     if hits:
         scores = sorted((h.score for h in hits), reverse=True)
         margin = float(scores[0] - scores[1]) if len(scores) > 1 else float(scores[0])
         distinct = len({h.chunk.doc_id for h in list(hits)[:TOP_HITS]})
+        dense = [float(h.rank_scores["dense"]) for h in hits if isinstance(h.rank_scores.get("dense"), (int, float))]
+        top_dense = max(dense, default=0.0)
 
     return QueryFeatures(
         n_words=n,
@@ -344,6 +351,7 @@ def extract_features(query: str, hits: Sequence[Hit] | None = None) -> QueryFeat
         has_hits=has_hits,
         top_score_margin=margin,
         distinct_docs=distinct,
+        top_dense_score=top_dense,
     )
 
 

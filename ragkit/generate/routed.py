@@ -103,8 +103,10 @@ class RoutedGenerator:
             "fallbacks": self.chain_after(d.generator),
             "escalate_to": list(d.fallbacks),
             "fallbacks_taken": trace.fallbacks_taken,
+            "fell_back": used != d.generator and bool(trace.fallbacks_taken),
             "escalations": trace.escalations,
             "calls": trace.calls,
+            "summary": _summary(d, used, trace),
         }
         if self.config.prices:
             meta["cost_usd"] = sum(c.get("cost_usd", 0.0) for c in trace.calls)
@@ -215,6 +217,17 @@ class RoutedGenerator:
                     reply=replace(delta.reply, metadata={**delta.reply.metadata, "route": self._metadata(trace, name)}),
                 )
             yield delta
+
+
+def _summary(decision: RouteDecision, used: str, trace: _Trace) -> str:
+    """One line on what happened: where the router sent the question, what failed or escalated, who answered."""
+    parts = [f"routed to {decision.generator} ({decision.route})"]
+    for f in trace.fallbacks_taken:
+        parts.append(f"{f['generator']} failed ({f['error']}: {f['message']}), fell back")
+    for e in trace.escalations:
+        parts.append(f"{e['from']} escalated to {e['to']} ({e['reason']})")
+    parts.append(f"answered by {used}")
+    return "; ".join(parts)
 
 
 def _recorded(

@@ -65,10 +65,12 @@ class Router(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RoutingExample:
-    """A labelled query: ``label`` is "simple" (local is enough) or "complex" (needs the strong model)."""
+    """A labelled query: ``label`` is "simple" (the local model answered it right) or "complex" (it did not, so it
+    needs the strong model); ``hits`` are the query's retrieval hits (scores only), for the hit features."""
 
     query: str
     label: Literal["simple", "complex"]
+    hits: tuple[Hit, ...] = ()
 
 
 def _build_config(model: type[ComponentConfig], value: Any, owner: str) -> Any:
@@ -201,7 +203,8 @@ class CascadeRouterConfig(_Targets):
     abstain_patterns: tuple[str, ...] = Field(
         (),
         max_length=100,
-        description="Extra regexes (case-insensitive) that mark an abstaining answer, on top of ragkit.language's detector.",
+        description="Extra regexes (case-insensitive) that mark an abstaining answer, on top of "
+        "ragkit.language's detector.",
     )
     escalate_on_abstain: bool = Field(True, description="Escalate when the local answer abstains.")
 
@@ -257,7 +260,10 @@ class CascadeRouter:
             score = first.score
         else:
             score = 0.0
-        reason = f"local first; escalate to {c.strong_generator} on abstention, failed validation or confidence < {c.min_confidence:g}"
+        reason = (
+            f"local first; escalate to {c.strong_generator} on abstention, failed validation or "
+            f"confidence < {c.min_confidence:g}"
+        )
         return RouteDecision(
             LOCAL, c.local_generator, score, c.min_confidence, f.as_dict(), reason, (c.strong_generator,)
         )
