@@ -333,3 +333,40 @@ def test_serve_api_refuses_a_public_bind_without_a_token(monkeypatch, capsys):
     code = main(["serve", "--api", "--host", "0.0.0.0", "--token-env", "RAGKIT_TEST_API_TOKEN"])
     err = capsys.readouterr().err
     assert code == 1 and "RAGKIT_TEST_API_TOKEN" in err and "Traceback" not in err
+
+
+def test_one_server_serves_a_pipeline_and_the_catalog_bot_by_model_name(tmp_path):
+    from paths import EXAMPLES
+
+    from ragkit.pipeline import build_app
+
+    example = EXAMPLES / "product_qa"
+    config = parse_pipeline(
+        {
+            "index_dir": str(tmp_path / "bot"),
+            "catalog": {"path": str(example / "catalog.json"), "docs_dir": str(example / "docs")},
+            "generators": {"local": {"type": "llamacpp"}},
+        }
+    )
+    bot = build_app(config, embedder=FakeEmbedder(64), generators={"local": SourceEcho()})
+    docs = make_rag(tmp_path, "docs", SourceEcho())
+    models = [ServedModel("docs", docs, docs), ServedModel("bot", bot.answerer, bot.rag)]
+    with running(create_api(models)) as url:
+        sdk = client(url, key="unused")
+        question = [{"role": "user", "content": "What does LABO-288 cost?"}]
+        answer = sdk.chat.completions.create(model="bot", messages=question)
+        extra = answer.model_extra["ragkit"]
+        assert answer.choices[0].message.content and extra["sources"][0]["doc_id"] == "LABO-288"
+        assert "intent" in extra  # the bot's own metadata passes through
+        streamed = list(sdk.chat.completions.create(model="bot", messages=question, stream=True))
+        assert streamed[-1].model_extra["ragkit"]["sources"][0]["doc_id"] == "LABO-288"
+        plain = sdk.chat.completions.create(model="docs", messages=question)
+        assert plain.model_extra["ragkit"]["sources"][0]["doc_id"] == "labo"
+        r = httpx.post(
+            url + "/v1/chat/completions",
+            json={**{"model": "bot", "messages": question}, "ragkit": {"filter": {"title": "x"}}},
+        )
+        if models[1].takes_filter():
+            assert r.status_code == 200
+        else:
+            assert_error_shape(r, 400, param="ragkit.filter")
