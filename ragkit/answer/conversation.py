@@ -39,9 +39,7 @@ _FOLLOW_UP_START = re.compile(
     re.IGNORECASE,
 )
 # "it" and "es" without a referent: "is it true that …", "gibt es …".
-_EXPLETIVE = re.compile(
-    r"\b(?:gibt es|es gibt|(?:is it|it is) (?:true|possible|necessary)(?: that)?)\b", re.IGNORECASE
-)
+_EXPLETIVE = re.compile(r"\b(?:gibt es|es gibt|(?:is it|it is) (?:true|possible|necessary)(?: that)?)\b", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:[-./][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CITATION = re.compile(r"\[\d+(?:[,;\s-]+\d+)*\]")
