@@ -3,11 +3,12 @@
     python3 benchmarks/contention.py [--model default] [--load 1] [--rounds 3] [--policy adaptive] [--json]
     python3 benchmarks/contention.py --compare --json      # every policy, each in its own process
 
-One answer is a llama.cpp chat completion of a RAG-shaped prompt (numbered sources, then a question; about 600
-prompt tokens) with ``--new-tokens`` greedy tokens. Each round answers once on the machine as it is ("quiet") and
-once while ``--load`` busy-loop processes, started by this script, compete for the CPUs ("loaded"); the order
-alternates between rounds so drift in the background load falls on both sides. The ratio is median loaded seconds
-over median quiet seconds, measured in the same run.
+One answer is a llama.cpp chat completion of a RAG prompt (six product sheets of the example catalogue as numbered
+sources, then the README's question; about 700 prompt tokens) with ``--new-tokens`` greedy tokens. Each round
+answers once on the machine as it is ("quiet") and once while ``--load`` busy-loop processes, started by this script
+in their own session, compete for the CPUs ("loaded"); the order alternates between rounds so drift in the
+background load falls on both sides. The ratio is median loaded seconds over median quiet seconds, measured in the
+same run.
 
 Policies (the OpenMP wait policy is read when llama.cpp loads, so each policy runs in a fresh process):
 
@@ -28,31 +29,16 @@ import sys
 import time
 
 POLICIES = ("adaptive", "fixed-passive", "fixed-spin")
-SOURCES = [
-    "POLAR-ULT-500 is an upright ultra-low freezer with 500 litres that reaches -86 °C; it has two compressors "
-    "in cascade, a 7-inch touch screen, a USB data logger and an alarm for door, power and temperature.",
-    "KRYO-700 is a chest freezer for -60 °C with 700 litres, a hinged lid, a key lock and a chart recorder; "
-    "it draws 9 kWh per day and is delivered in three weeks.",
-    "LABO-288 is a laboratory refrigerator with 288 litres and a range of 2 to 8 °C, five glass shelves, a "
-    "door alarm and an energy class of C; it costs 1,290 euros.",
-    "ULTRA-86-330 is a compact ultra-low freezer for -86 °C with 330 litres, vacuum insulation panels, a "
-    "remote alarm contact, and a noise level of 52 dB; it fits under a bench with a top-mounted compressor.",
-    "KN-VAX-98 stores vaccines between 2 and 8 °C, holds 98 litres, keeps temperature for 40 hours without "
-    "power and sends SMS alarms; it meets the WHO PQS E003 standard.",
-    "COLDLINE-40 is an upright freezer for -40 °C with 400 litres, six drawers, an auto-defrost cycle and a "
-    "price of 2,450 euros; it is delivered in ten working days.",
-]
-QUESTION = "Which freezers reach -86 °C, and how many litres does each hold?"
+PROMPT_SOURCES = 6  # product sheets: about 700 prompt tokens with the chat template
 
 
 def prompt() -> list:
+    from generation import QUESTION, SYSTEM, catalog_sources  # this folder is on sys.path when run as a script
+
     from ragkit.types import Message
 
-    sources = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(SOURCES * 2, 1))
-    return [
-        Message("system", "Answer from the numbered sources only, citing them as [n]. Be brief."),
-        Message("user", f"Sources:\n\n{sources}\n\nQuestion: {QUESTION}"),
-    ]
+    sources = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(catalog_sources()[:PROMPT_SOURCES], 1))
+    return [Message("system", SYSTEM), Message("user", f"Sources:\n\n{sources}\n\nQuestion: {QUESTION}")]
 
 
 def generator_config(model: str, policy: str) -> dict:
@@ -61,14 +47,25 @@ def generator_config(model: str, policy: str) -> dict:
     return {"model": model, "n_ctx": 2048, "adapt_threads": False}
 
 
-def busy_loops(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+def busy_loops(n: int, same_session: bool) -> list[subprocess.Popen]:
+    """``n`` CPU-bound processes; in their own session unless asked, as an unrelated program would run.
+
+    Linux with autogroup scheduling (the default on desktop and many server kernels) shares the CPUs fairly between
+    sessions first: a competitor started in this benchmark's own session would split this session's share with the
+    answer, which is not what another program on the machine does.
+    """
+    # Spins until this benchmark exits, however it exits: a competitor in another session would outlive a kill -9.
+    code = f"import os\nwhile os.getppid() == {os.getpid()}:\n    for _ in range(200_000): pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code], start_new_session=not same_session) for _ in range(n)]
 
 
-def measure(model: str, policy: str, load: int, rounds: int, new_tokens: int) -> dict:
+def measure(model: str, policy: str, load: int, rounds: int, new_tokens: int, same_session: bool = False) -> dict:
     from ragkit.providers.llamacpp import LlamaCppGenerator
+    from ragkit.retry import RetryConfig, RetryPolicy
 
-    gen = LlamaCppGenerator.from_config(generator_config(model, policy))
+    # A loaded run may be slow: the benchmark must time it, not abandon it at the default 120 s deadline.
+    patient = RetryPolicy(RetryConfig(max_attempts=1, deadline_s=3600))
+    gen = LlamaCppGenerator.from_config(generator_config(model, policy), retry=patient)
     t = time.perf_counter()
     gen.load()
     load_s = time.perf_counter() - t
@@ -88,7 +85,7 @@ def measure(model: str, policy: str, load: int, rounds: int, new_tokens: int) ->
     load_avg_start = os.getloadavg()[0]
     for r in range(rounds):
         for side in ("quiet", "loaded") if r % 2 == 0 else ("loaded", "quiet"):
-            procs = busy_loops(load) if side == "loaded" else []
+            procs = busy_loops(load, same_session) if side == "loaded" else []
             try:
                 if procs:
                     time.sleep(0.5)  # let the competitors reach the run queue
@@ -106,6 +103,7 @@ def measure(model: str, policy: str, load: int, rounds: int, new_tokens: int) ->
         "policy": policy,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_processes": load,
+        "load_in_same_session": same_session,
         "rounds": rounds,
         **shape,
         "load_s": round(load_s, 2),
@@ -126,7 +124,7 @@ def run_policy_in_child(args: argparse.Namespace, policy: str) -> dict:
     env["OMP_WAIT_POLICY"] = "ACTIVE" if policy == "fixed-spin" else "PASSIVE"
     command = [sys.executable, os.path.abspath(__file__), "--policy", policy, "--json"]
     command += ["--model", args.model, "--load", str(args.load), "--rounds", str(args.rounds)]
-    command += ["--new-tokens", str(args.new_tokens)]
+    command += ["--new-tokens", str(args.new_tokens)] + (["--same-session"] if args.same_session else [])
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -138,6 +136,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="quiet/loaded pairs")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--policy", choices=POLICIES, default="adaptive")
+    parser.add_argument(
+        "--same-session", action="store_true", help="start the competitors in this session (shares its CPU slice)"
+    )
     parser.add_argument("--compare", action="store_true", help="run every policy, each in a fresh process")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
@@ -151,7 +152,9 @@ def main() -> None:
         if args.policy == "fixed-spin" and os.environ.get("OMP_WAIT_POLICY", "").upper() != "ACTIVE":
             parser.error("--policy fixed-spin needs OMP_WAIT_POLICY=ACTIVE in the environment (or use --compare)")
         report = {"cpus": os.cpu_count(), "note": "machine shared with other jobs", "policies": []}
-        report["policies"].append(measure(args.model, args.policy, args.load, args.rounds, args.new_tokens))
+        report["policies"].append(
+            measure(args.model, args.policy, args.load, args.rounds, args.new_tokens, args.same_session)
+        )
     if args.json:
         print(json.dumps(report if args.compare or len(report["policies"]) > 1 else report["policies"][0], indent=2))
         return

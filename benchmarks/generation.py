@@ -3,7 +3,8 @@
     python3 benchmarks/generation.py [--models default,fast,test] [--threads auto] [--new-tokens 32] [--repeat 2]
                                      [--json]
 
-For each model: a RAG prompt (a system line, numbered sources, a question) cut to exactly ``--prompt-tokens`` tokens
+For each model: a RAG prompt (a system line, the example catalogue's product sheets as numbered sources, the
+README's question) cut to exactly ``--prompt-tokens`` tokens
 in the model's ChatML template is evaluated from an empty context (prompt tokens/s, and its seconds to the first
 token), then ``--new-tokens`` tokens are generated greedily with end-of-turn ignored (generation tokens/s); best of
 ``--repeat``. ``rag_answer_s`` is the same prompt answered through ``LlamaCppGenerator.generate`` (the public path,
@@ -21,27 +22,27 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 from ragkit.local_models import known_model
 from ragkit.providers.llamacpp import LlamaCppGenerator, choose_threads, runnable_elsewhere, usable_cpus
+from ragkit.retry import RetryConfig, RetryPolicy
 from ragkit.types import Message
 
 SYSTEM = "Answer from the numbered sources only, citing them as [n]. If they do not hold the answer, say so."
 QUESTION = "Which freezers reach -86 °C, and how many litres does each hold?"
-FACTS = [
-    "POLAR-ULT-500 is an upright ultra-low freezer with 500 litres that reaches -86 °C, with two compressors in "
-    "cascade, a touch screen, a USB data logger and alarms for door, power and temperature.",
-    "KRYO-700 is a chest freezer for -60 °C with 700 litres, a hinged lid, a key lock and a chart recorder; it draws "
-    "9 kWh per day and is delivered in three weeks.",
-    "LABO-288 is a laboratory refrigerator with 288 litres and a range of 2 to 8 °C, five glass shelves, a door "
-    "alarm and energy class C; it costs 1,290 euros.",
-    "ULTRA-86-330 is a compact ultra-low freezer for -86 °C with 330 litres, vacuum insulation panels and a remote "
-    "alarm contact; it runs at 52 dB.",
-    "KN-VAX-98 stores vaccines between 2 and 8 °C, holds 98 litres, keeps temperature for 40 hours without power "
-    "and sends SMS alarms.",
-    "COLDLINE-40 is an upright freezer for -40 °C with 400 litres, six drawers, auto-defrost and a price of 2,450 "
-    "euros, delivered in ten working days.",
-]
+DOCS = Path(__file__).resolve().parents[1] / "examples" / "product_qa" / "docs"
+
+
+def catalog_sources() -> list[str]:
+    """The first (English) paragraph of every example product sheet, the -86 °C ones first, as retrieval would."""
+    paragraphs = []
+    for path in sorted(DOCS.glob("*.md")):
+        blocks = [b.strip() for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+        body = next((b for b in blocks if not b.startswith("#")), "")
+        if body:
+            paragraphs.append(body)
+    return sorted(paragraphs, key=lambda p: "-86" not in p)
 
 
 def chatml(system: str, user: str) -> str:
@@ -56,7 +57,7 @@ def rag_prompt(gen: LlamaCppGenerator, n_tokens: int) -> tuple[str, list[int]]:
         text = chatml(SYSTEM, f"Sources:\n\n{sources}\n\nQuestion: {QUESTION}")
         return llama.tokenize(text.encode(), add_bos=False, special=True)
 
-    sources = "\n\n".join(f"[{i}] {FACTS[(i - 1) % len(FACTS)]}" for i in range(1, 200))
+    sources = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(catalog_sources(), 1))
     lo, hi = 0, len(sources)
     while lo < hi:  # the longest prefix of the sources that fits
         mid = (lo + hi + 1) // 2
@@ -91,7 +92,7 @@ def measure(gen: LlamaCppGenerator, prompt_tokens: list[int], new_tokens: int) -
 
 def run_model(name: str, threads: int, prompt_len: int, new_tokens: int, repeat: int) -> dict:
     config = {"model": name, "n_ctx": 2048, "n_threads": threads, "adapt_threads": False}
-    gen = LlamaCppGenerator.from_config(config)
+    gen = LlamaCppGenerator.from_config(config, retry=RetryPolicy(RetryConfig(max_attempts=1, deadline_s=3600)))
     t = time.perf_counter()
     gen.load()
     load_s = time.perf_counter() - t

@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Callable, Literal, Mapping, Sequence
 from ragkit.component import ComponentConfig, Field
 from ragkit.errors import BadRequest, ConfigError, ContextOverflow, ProviderError, RagkitError
 from ragkit.generate.base import BaseEmbedder, BaseGenerator
-from ragkit.local_models import DEFAULT_GGUF, resolve_gguf
+from ragkit.local_models import DEFAULT_GGUF, TEST_GGUF, resolve_gguf
 from ragkit.retry import RetryPolicy
 from ragkit.types import Delta, Message, Reply, StopReason, ToolCall, ToolSpec, Usage
 
@@ -656,6 +656,12 @@ class LlamaCppGenerator(BaseGenerator):
 class LlamaCppEmbedderConfig(LlamaCppModelConfig):
     """A GGUF model used for embeddings (mean-pooled by default)."""
 
+    model: str = Field(
+        TEST_GGUF,
+        min_length=1,
+        max_length=4096,
+        description="Known model name or path to a .gguf file; the default is the small test chat model.",
+    )
     n_ctx: int = Field(512, ge=64, le=1_048_576, description="Longest text in tokens; longer texts are truncated.")
     max_batch: int = Field(32, ge=1, le=4096, description="Texts per call to llama.cpp.")
     pooling: Literal["mean", "cls", "last", "model"] = Field(
