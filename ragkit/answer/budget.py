@@ -85,7 +85,8 @@ Action = Literal["kept", "compressed", "truncated", "cut", "dropped"]
 
 @dataclass(frozen=True, slots=True)
 class SourceDecision:
-    """What happened to one hit: kept as is, compressed, truncated to fit, cut for room, or dropped by the compressor."""
+    """What happened to one hit: kept as is, compressed, truncated to fit, cut for room, or dropped by the
+    compressor."""
 
     chunk_id: str
     doc_id: str
@@ -350,7 +351,8 @@ def assemble_prompt(
     limit = budget_plan.limit
     messages = build_messages(question, blocks, system_prompt=system_prompt, history=history)
     total = count_messages(messages, count) + tools
-    # Token counts are not additive across concatenation; the final count decides, dropping the last source until it fits.
+    # Token counts are not additive across concatenation; the final count decides, dropping the last source until
+    # it fits.
     while total > limit and blocks:
         blocks.pop()
         gone = included.pop()

@@ -161,3 +161,25 @@ async def test_pipeline_strict_removes_the_unsupported_sentence_in_ask_and_strea
     assert streamed == "ARC-ULT-420 reaches -86 °C [1]."  # the removed sentence is never shown
     assert deltas[-1].reply.text == streamed
     await rag.aclose()
+
+
+def test_ask_prints_unsupported_claims_removed_sentences_and_withdrawals(capsys):
+    from ragkit.answer.abstention import AbstentionCheck
+    from ragkit.commands.answer import _checks_data, _print_checks
+
+    hits = tuple(_hit(t, i) for i, t in enumerate(FREEZERS))
+    g = check_grounding("ARC-ULT-420 reaches -86 °C [1]. It stores DNA for up to 2 years [1]. See [7].", FREEZERS)
+    _, strict = strict_answer(g, "Which freezers reach -86 °C?")
+    withdrawn = AbstentionCheck({"mean_logprob": -3.0}, False, "mean_logprob -3.000 < -1", "POLAR-ULT-90 [2]")
+    reply = Reply(
+        "ARC-ULT-420 reaches -86 °C [1].", sources=hits, metadata={"grounding": strict, "abstention": withdrawn}
+    )
+    _print_checks(reply)
+    out = capsys.readouterr().out
+    assert "Grounding:" in out and "unsupported: '2' appears in no source" in out
+    assert "unsupported: [7] points to no source (there are 3)" in out
+    assert "removed: It stores DNA for up to 2 years [1]." in out
+    assert "withdrawn (mean_logprob -3.000 < -1): POLAR-ULT-90 [2]" in out
+    assert set(_checks_data(reply)) == {"grounding", "abstention"}
+    _print_checks(Reply("fine [1]", metadata={"grounding": check_grounding("fine [1]", FREEZERS)}))
+    assert capsys.readouterr().out == ""  # nothing to say when every claim is supported
