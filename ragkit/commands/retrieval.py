@@ -123,6 +123,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--config")
     p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], help="override the retriever mode")
     p.add_argument("--limit", type=positive_int(10_000_000), help="evaluate at most N questions")
+    p.add_argument(
+        "--details", metavar="FILE", help="with --qa: one JSON line per question (answer, path, tool calls, claims)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_eval)
 
@@ -317,7 +320,12 @@ def run_eval(args) -> int:
         if args.corpus:
             app.rag.index(load_path(args.corpus))
         result = run_answer_eval(
-            args.qa, rag=app.answerer, checker=app.checker, limit=args.limit, progress=_progress("questions")
+            args.qa,
+            rag=app.answerer,
+            checker=app.checker,
+            limit=args.limit,
+            progress=_progress("questions"),
+            details=args.details,
         )
     if sys.stderr.isatty():
         sys.stderr.write("\n")

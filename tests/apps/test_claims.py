@@ -15,7 +15,7 @@ HERE = EXAMPLES / "product_qa"
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog({"path": str(HERE / "catalog.json")})
+    return load_catalog({"path": str(HERE / "catalog.json"), "schema_file": str(HERE / "catalog.schema.yaml")})
 
 
 @pytest.fixture(scope="module")
@@ -30,32 +30,26 @@ def test_extracts_every_unit():
     )
     got = [(c.kind, c.value, c.currency) for c in claims]
     assert got == [
-        ("volume", 288, None),
-        ("volume", 300, None),
-        ("temperature", 2, None),
-        ("temperature", 8, None),
-        ("temperature", -86, None),
-        ("energy", 1.1, None),
-        ("length", 600, None),
-        ("length", 640, None),
-        ("length", 1650, None),
-        ("price", 2490, "EUR"),
-        ("price", 99, "EUR"),
-        ("price", 4990, "USD"),
-        ("price", 12900, "CHF"),
-        ("length", 820, None),
+        ("l", 288, None),
+        ("l", 300, None),
+        ("°c", 2, None),
+        ("°c", 8, None),
+        ("°c", -86, None),
+        ("kwh", 1.1, None),
+        ("mm", 600, None),
+        ("mm", 640, None),
+        ("mm", 1650, None),
+        ("eur", 2490, "eur"),
+        ("eur", 99, "eur"),
+        ("usd", 4990, "usd"),
+        ("chf", 12900, "chf"),
+        ("mm", 820, None),
     ]
 
 
 def test_german_units_and_decimal_comma():
     claims = extract_claims("Der Schrank hat 225 Liter, verbraucht 0,8 kWh und kostet 2.690,00 €; −30 °C bis −10 °C.")
-    assert [(c.kind, c.value) for c in claims] == [
-        ("volume", 225),
-        ("energy", 0.8),
-        ("price", 2690),
-        ("temperature", -30),
-        ("temperature", -10),
-    ]
+    assert [(c.kind, c.value) for c in claims] == [("l", 225), ("kwh", 0.8), ("eur", 2690), ("°c", -30), ("°c", -10)]
 
 
 def test_right_numbers_pass(catalog, raw):
@@ -73,7 +67,7 @@ def test_right_numbers_pass(catalog, raw):
 def test_wrong_number_is_caught(catalog):
     check = check_claims("LABO-288 has 300 litres and costs 2490 EUR.", catalog)
     assert check.n_claims == 2 and check.n_correct == 1
-    assert [(c.kind, c.value) for c in check.wrong] == [("volume", 300)]
+    assert [(c.kind, c.value) for c in check.wrong] == [("l", 300)]
 
 
 def test_value_of_another_product_is_wrong_when_a_product_is_named(catalog):
@@ -95,6 +89,23 @@ def test_injected_free_price_is_wrong(catalog):
 def test_answer_without_numbers(catalog):
     check = ClaimChecker(catalog)("I don't know based on the provided sources.")
     assert check.n_claims == 0 and check.ok
+
+
+def test_units_from_the_schema_are_claims_and_names_are_not(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("id,model,litres,fuel,fuel_unit\nA,CB 18L,18,0.58,liters/day\nB,VC 2.6L,2.6,1.6,liters/charge\n")
+    cat = load_catalog(
+        {
+            "path": str(path),
+            "attributes": {
+                "volume": {"column": "litres", "type": "number", "unit": "l"},
+                "fuel": {"type": "number", "unit_column": "fuel_unit"},
+            },
+        }
+    )
+    assert check_claims("CB 18L uses 0.58 litres of kerosene per day.", cat).ok  # "18L" is part of the name
+    wrong = check_claims("CB 18L uses 0.7 liters/day and holds 18 l.", cat)
+    assert [c.text for c in wrong.wrong] == ["0.7 liters/day"] and wrong.n_claims == 2
 
 
 def test_products_named_by_full_name_count(catalog):

@@ -1,263 +1,94 @@
-"""A structured product catalog read from JSON or CSV through a field mapping, indexable as Documents.
+"""A structured product catalog read from JSON or CSV through its config, validated row by row, indexable as Documents.
 
-The same code reads the example lab catalog (JSON, fields named as below) and the WHO/HERMES vaccine
-refrigerator table (CSV, other column names, helper rows to skip): the YAML ``catalog`` section says how.
+The same code reads the example lab catalog (JSON), the WHO/HERMES vaccine-refrigerator table and the ENERGY STAR
+refrigerator list (CSV): the YAML ``catalog`` section says which columns are the id, name, maker and category, and
+declares every other attribute (see ``ragkit.apps.catalog.schema``). A missing column, a value that is not a number
+in a numeric attribute, or a duplicate id is an error naming the file and line.
 """
 
 from __future__ import annotations
 
 import csv
-import difflib
+import io
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from pydantic import Field
-
-from ragkit.component import ComponentConfig
+from ragkit.apps.catalog.schema import BOOL_WORDS, MAX_ENUM_VALUES, Attribute, CatalogSchema, role_attribute
+from ragkit.apps.catalog.settings import ROLES, AttributeConfig, CatalogBotSettings, CatalogConfig, Lang
+from ragkit.apps.catalog.units import canonical_unit, fmt
 from ragkit.errors import ConfigError, DataError
 from ragkit.types import Document
 
-# Canonical product fields; a mapping names the source column of each (same name when unmapped).
-NUMBER_FIELDS = (
-    "volume_l",
-    "freezer_volume_l",
-    "temp_min_c",
-    "temp_max_c",
-    "energy_kwh_per_day",
-    "power_rate",
-    "width_mm",
-    "depth_mm",
-    "height_mm",
-    "price",
-)
-TEXT_FIELDS = (
-    "id",
-    "name",
-    "model",
-    "manufacturer",
-    "category",
-    "category_de",
-    "door",
-    "currency",
-    "monitoring",
-    "power_unit",
-    "description",
-)
-LIST_FIELDS = ("alarms",)
-CANONICAL_FIELDS = (*TEXT_FIELDS, *NUMBER_FIELDS, *LIST_FIELDS)
 
-
-class CatalogBotSettings(ComponentConfig):
-    """How the catalog bot answers: what goes to the model and when it abstains."""
-
-    use_generator: bool = Field(
-        True, description="Answer free-text questions with the pipeline's generator; off: abstain instead."
-    )
-    min_relevance: float = Field(
-        0.4,
-        ge=-1.0,
-        le=1.0,
-        description="Free-text questions abstain when the best dense cosine score is below this ...",
-    )
-    min_sparse: float = Field(
-        4.0, ge=0.0, le=1000.0, description="... and the best BM25 score is below this (catches non-English questions)."
-    )
-    max_listed: int = Field(10, ge=1, le=200, description="Most products listed in a filter answer.")
-    free_text: Literal["rag", "tools"] = Field(
-        "rag",
-        description="Free text via RAG over retrieved descriptions, or a ToolLoop over the catalog tools (needs a tool-calling model).",
-    )
-    max_tool_rounds: int = Field(4, ge=1, le=20, description="Most tool rounds in 'tools' mode.")
-    check_numbers: bool = Field(
-        True, description="Check numbers in generated answers against the catalog and flag wrong ones."
-    )
-
-
-class CatalogConfig(ComponentConfig):
-    """The YAML ``catalog`` section: where the catalog is, how its columns map onto product fields, how ids look."""
-
-    path: str = Field(
-        ...,
-        min_length=1,
-        max_length=4096,
-        description="JSON list of objects or CSV file, relative to the working directory.",
-    )
-    format: Literal["auto", "json", "csv"] = Field("auto", description="File format; auto decides by the file suffix.")
-    fields: dict[str, str] = Field(
-        default_factory=dict, max_length=64, description="Product field -> source column/key."
-    )
-    skip_rows: dict[str, list[str]] = Field(
-        default_factory=dict, max_length=32, description="Source column -> values that mark helper rows to skip."
-    )
-    id_pattern: str = Field(
-        r"[A-Za-z]{2,}(?:-[A-Za-z0-9]+)*-[A-Za-z]*\d[A-Za-z0-9]*",
-        min_length=1,
-        max_length=500,
-        description="Regex for what looks like a product id in a question (unknown ones get a 'not found' answer).",
-    )
-    docs_dir: str | None = Field(
-        None,
-        max_length=4096,
-        description="Directory of <id>.md descriptions; else the description field or generated text.",
-    )
-    licence_note: str | None = Field(
-        None, max_length=2000, description="Attribution shown with answers from this catalog."
-    )
-    bot: CatalogBotSettings = Field(default_factory=CatalogBotSettings, description="How the catalog bot answers.")
-
-    def model_post_init(self, __context: Any) -> None:
-        unknown = sorted(set(self.fields) - set(CANONICAL_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"fields: unknown product field(s) {', '.join(unknown)}; expected some of {', '.join(CANONICAL_FIELDS)}"
-            )
-        try:
-            re.compile(self.id_pattern)
-        except re.error as e:
-            raise ValueError(f"id_pattern is not a valid regex: {e}") from e
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Product:
-    """One catalog record with its structured fields; absent values are None."""
+    """One catalog record: its identity, its attribute values (absent ones left out) and per-row units."""
 
     id: str
-    name: str = ""
+    name: str
     model: str | None = None
     manufacturer: str | None = None
     category: str | None = None
     category_de: str | None = None
-    volume_l: float | None = None
-    freezer_volume_l: float | None = None
-    temp_min_c: float | None = None
-    temp_max_c: float | None = None
-    energy_kwh_per_day: float | None = None
-    power_rate: float | None = None
-    power_unit: str | None = None
-    door: str | None = None
-    width_mm: float | None = None
-    depth_mm: float | None = None
-    height_mm: float | None = None
-    price: float | None = None
-    currency: str | None = None
-    monitoring: str | None = None
-    alarms: tuple[str, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # other model numbers of the same product
+    line: int = 0
+
+    def value(self, attribute: str) -> Any:
+        if attribute in ("manufacturer", "category", "model", "name"):
+            return getattr(self, attribute)
+        return self.values.get(attribute)
 
     def specs(self) -> dict[str, Any]:
-        """The structured fields that are set (no description), JSON-ready."""
+        """Identity and every set value, with each value's unit where it has one; JSON-ready."""
         out: dict[str, Any] = {"product_id": self.id, "name": self.name}
-        for key in (*TEXT_FIELDS, *NUMBER_FIELDS):
-            if key in ("id", "name", "description"):
-                continue
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        if self.alarms:
-            out["alarms"] = list(self.alarms)
+        for key in ("model", "manufacturer", "category"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        for key, value in self.values.items():
+            out[key] = list(value) if isinstance(value, tuple) else value
+            if key in self.units:
+                out[f"{key}_unit"] = self.units[key]
         return out
 
     def payload(self) -> dict[str, Any]:
-        """Metadata for the indexed Document: filterable fields, numbers as floats, plus a title."""
+        """Metadata of the indexed record: the filterable values (numbers as floats) and a title."""
         meta = self.specs()
-        for key in NUMBER_FIELDS:
-            if key in meta:
-                meta[key] = float(meta[key])
+        for key, value in self.values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                meta[key] = float(value)
         meta["title"] = f"{self.id} — {self.name}" if self.name and self.name != self.id else self.id
         return meta
 
 
-def _number(raw: Any, column: str, path: str, line: int) -> float | None:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    if isinstance(raw, bool):
-        raise DataError(f"column {column!r}: expected a number, got {raw!r}", path=path, line=line)
-    try:
-        value = float(str(raw).replace(",", ".")) if isinstance(raw, str) else float(raw)
-    except ValueError as e:
-        raise DataError(f"column {column!r}: expected a number, got {raw!r}", path=path, line=line) from e
-    if not math.isfinite(value):
-        raise DataError(f"column {column!r}: expected a finite number, got {raw!r}", path=path, line=line)
-    return int(value) if value.is_integer() else value
-
-
-def _text(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    text = " ".join(str(raw).split())
-    return text or None
-
-
-def _alarms(raw: Any) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if isinstance(raw, (list, tuple)):
-        return tuple(str(a).strip() for a in raw if str(a).strip())
-    return tuple(a.strip() for a in str(raw).split(";") if a.strip())
-
-
-def generated_description(p: Product) -> str:
-    """A plain-text spec sentence, for records without a description of their own."""
-    parts = [f"{p.id} — {p.name}." if p.name else f"{p.id}."]
-    if p.manufacturer:
-        parts.append(f"Manufacturer: {p.manufacturer}.")
-    if p.category:
-        parts.append(f"Category: {p.category}.")
-    if p.volume_l is not None:
-        parts.append(f"Cooled volume: {p.volume_l} litres.")
-    if p.freezer_volume_l:
-        parts.append(f"Freezer volume: {p.freezer_volume_l} litres.")
-    if p.temp_min_c is not None and p.temp_max_c is not None:
-        parts.append(f"Temperature range: {p.temp_min_c} °C to {p.temp_max_c} °C.")
-    if p.power_rate is not None and p.power_unit:
-        parts.append(f"Power use: {p.power_rate} {p.power_unit}.")
-    if p.price is not None:
-        parts.append(f"Price: {p.price} {p.currency or ''}".rstrip() + ".")
-    for key, value in p.extra.items():
-        parts.append(f"{key}: {value}.")
-    return " ".join(parts)
-
-
 class Catalog:
-    """Products by id, with whole-word id lookup in free text and close-id suggestions."""
+    """Products by id with their schema; naming and description helpers for answers and the index."""
 
     def __init__(
-        self,
-        products: Sequence[Product],
-        *,
-        id_pattern: str = CatalogConfig.model_fields["id_pattern"].default,
-        licence_note: str | None = None,
-        source: str = "",
+        self, products: Sequence[Product], schema: CatalogSchema, *, licence_note: str | None = None, source: str = ""
     ) -> None:
+        self.schema = schema
+        self.config = schema.config
         self.products: dict[str, Product] = {}
         for p in products:
             if p.id in self.products:
-                raise DataError(f"duplicate product id {p.id!r}", path=source or None)
+                first = self.products[p.id].line
+                raise DataError(f"duplicate product id {p.id!r} (first on line {first})", path=source, line=p.line)
             self.products[p.id] = p
         self._by_upper = {pid.upper(): pid for pid in self.products}
         self.licence_note = licence_note
         self.source = source
-        self._candidate = re.compile(rf"(?<![\w-])(?:{id_pattern})(?![\w]|-\w)")
-        # Longest first, so MED-COOL-300 wins over a shorter id it contains; lookarounds keep matches whole.
-        alternatives = "|".join(re.escape(pid) for pid in sorted(self.products, key=len, reverse=True))
-        self._known = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w]|-\w)", re.IGNORECASE) if alternatives else None
-        self._by_name = {p.name.lower(): p.id for p in self.products.values() if p.name and p.name != p.id}
-        names = "|".join(re.escape(n) for n in sorted(self._by_name, key=len, reverse=True))
-        self._names = re.compile(rf"(?<![\w-])(?:{names})(?![\w]|-\w)", re.IGNORECASE) if names else None
 
     @classmethod
     def from_config(cls, config: CatalogConfig) -> Catalog:
-        return cls(
-            list(read_products(config)),
-            id_pattern=config.id_pattern,
-            licence_note=config.licence_note,
-            source=config.path,
-        )
+        products, schema = read_catalog(config)
+        return cls(products, schema, licence_note=config.licence_note, source=config.path)
 
     def __len__(self) -> int:
         return len(self.products)
@@ -270,58 +101,103 @@ class Catalog:
         key = self._by_upper.get(product_id.strip().upper())
         return self.products[key] if key else None
 
-    def suggest(self, product_id: str, n: int = 3) -> list[str]:
-        """Known ids closest to ``product_id``."""
-        found = difflib.get_close_matches(product_id.strip().upper(), list(self._by_upper), n=n, cutoff=0.5)
-        return [self._by_upper[f] for f in found]
-
-    def find_ids(self, text: str) -> list[str]:
-        """Known product ids named in ``text`` (whole, case-insensitive), in order of first mention."""
-        if self._known is None:
-            return []
-        seen: dict[str, None] = {}
-        for m in self._known.finditer(text):
-            seen.setdefault(self._by_upper[m.group(0).upper()], None)
-        return list(seen)
-
-    def find_mentions(self, text: str) -> list[str]:
-        """Ids of products named in ``text`` by id or by full name, in order of first mention."""
-        found = (
-            [(m.start(), self._by_upper[m.group(0).upper()]) for m in self._known.finditer(text)] if self._known else []
-        )
-        if self._names is not None:
-            found += [(m.start(), self._by_name[m.group(0).lower()]) for m in self._names.finditer(text)]
-        return list(dict.fromkeys(pid for _, pid in sorted(found)))
-
-    def unknown_ids(self, text: str) -> list[str]:
-        """Tokens that look like product ids (``id_pattern``) but name no product."""
-        return [m.group(0) for m in self._candidate.finditer(text) if m.group(0).upper() not in self._by_upper]
-
     def categories(self) -> list[str]:
         return sorted({p.category for p in self if p.category})
 
     def manufacturers(self) -> list[str]:
         return sorted({p.manufacturer for p in self if p.manufacturer})
 
+    def label(self, p: Product) -> str:
+        """How answers name a product (the config's ``label`` template)."""
+        maker, model = p.manufacturer or "", p.model or ""
+        if model and maker and not model.lower().startswith(maker.lower()):
+            maker_model = f"{maker} {model}"
+        else:
+            maker_model = model or p.name or p.id
+        extra = [x for x in (p.name, p.id) if x and x.lower() not in maker_model.lower()]
+        details = f" ({', '.join(dict.fromkeys(extra))})" if extra else ""
+        return self.config.label.format(
+            id=p.id, name=p.name, model=model, manufacturer=maker, maker_model=maker_model, details=details
+        )
+
+    def category_label(self, p: Product, lang: Lang) -> str | None:
+        if lang == "de" and p.category_de:
+            return p.category_de
+        words = self.config.category_synonyms.get(p.category or "", {}).get(lang) if lang == "de" else None
+        return words[0] if words else p.category
+
+    def description(self, p: Product) -> str:
+        """The record's own description, else a sentence per set value (for the index and search_text)."""
+        if p.description:
+            return p.description
+        parts = [f"{self.label(p)}."]
+        if p.manufacturer:
+            parts.append(f"Manufacturer: {p.manufacturer}.")
+        if p.category:
+            parts.append(f"Type: {p.category}.")
+        for a in self.schema.stored():
+            value = p.values.get(a.name)
+            if value is None or a.role:
+                continue
+            shown = fmt(value) if a.kind == "number" else a.value_label(value, "en")
+            unit = a.unit_label(p.units.get(a.name) or a.unit, "en")
+            parts.append(f"{a.label('en').capitalize()}: {shown}{' ' + unit if unit else ''}.")
+        return " ".join(parts)
+
     def documents(self) -> list[Document]:
-        """One Document per product: its description as text, its structured fields as metadata."""
-        return [Document(id=p.id, text=p.description or generated_description(p), metadata=p.payload()) for p in self]
+        """One Document per product: its description as text, its values as metadata."""
+        return [Document(id=p.id, text=self.description(p), metadata=p.payload()) for p in self]
 
 
-def _rows(config: CatalogConfig) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    path = Path(config.path)
-    fmt = config.format
-    if fmt == "auto":
-        fmt = "csv" if path.suffix.lower() in (".csv", ".tsv") else "json"
+# Reading ----------------------------------------------------------------------------------------------------------
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = " ".join(str(raw).split())
+    return text or None
+
+
+def _number(raw: str, column: str, path: str, line: int) -> float | int:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        value = float(raw.replace(",", ".") if "." not in raw else raw)
+    except ValueError as e:
+        raise DataError(f"column {column!r}: expected a number, got {raw!r}", path=path, line=line) from e
+    if not math.isfinite(value):
+        raise DataError(f"column {column!r}: expected a finite number, got {raw!r}", path=path, line=line)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def _is_number(raw: str) -> bool:
+    try:
+        return math.isfinite(float(raw.replace(",", ".") if "." not in raw else raw))
+    except ValueError:
+        return False
+
+
+def _raw_rows(config: CatalogConfig) -> tuple[list[str], list[tuple[int, Mapping[str, Any]]]]:
+    """The file's columns and its rows with their line numbers (JSON: item numbers)."""
+    path = Path(config.path)
+    fmt_ = config.format
+    if fmt_ == "auto":
+        fmt_ = "csv" if path.suffix.lower() in (".csv", ".tsv") else "json"
+    try:
+        text = path.read_text(encoding=config.encoding, errors="strict")
     except OSError as e:
         raise ConfigError(f"cannot read catalog file {path}: {e.strerror}") from e
-    if fmt == "csv":
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        for row in reader:
-            yield reader.line_num, row
-        return
+    except UnicodeDecodeError as e:
+        raise DataError(f"not {config.encoding} text ({e.reason} at byte {e.start})", path=str(path)) from e
+    if fmt_ == "csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        columns = [c for c in (reader.fieldnames or []) if c is not None]
+        rows = []
+        try:
+            for row in reader:
+                rows.append((reader.line_num, row))
+        except csv.Error as e:
+            raise DataError(f"not valid CSV: {e}", path=str(path), line=reader.line_num) from e
+        return columns, rows
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -331,39 +207,152 @@ def _rows(config: CatalogConfig) -> Iterator[tuple[int, Mapping[str, Any]]]:
     for i, row in enumerate(data, 1):
         if not isinstance(row, Mapping):
             raise DataError(f"item {i}: expected an object, got {type(row).__name__}", path=str(path))
-        yield i, row
+    columns = list(dict.fromkeys(k for row in data for k in row))
+    return columns, list(enumerate(data, 1))
 
 
-def read_products(config: CatalogConfig) -> Iterator[Product]:
-    """Products of the configured file, mapped onto canonical fields; helper rows are skipped."""
+def _check_columns(config: CatalogConfig, columns: Sequence[str]) -> dict[str, str]:
+    """Role -> column, after checking that every column the config names exists in the file."""
+    have = set(columns)
+    roles = {role: config.fields.get(role, role) for role in ROLES}
+    wanted: dict[str, str] = {}  # column -> what names it
+    for role in ROLES:
+        if role in config.fields or role == "id":
+            wanted.setdefault(roles[role], f"fields.{role}")
+    for name, a in config.attributes.items():
+        wanted.setdefault(a.column or name, f"attributes.{name}")
+        if a.unit_column:
+            wanted.setdefault(a.unit_column, f"attributes.{name}.unit_column")
+    for col in config.skip_rows:
+        wanted.setdefault(col, "skip_rows")
+    missing = [f"{col!r} ({who})" for col, who in wanted.items() if col not in have]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(missing)}; the file has: {', '.join(columns)}", path=config.path, line=1
+        )
+    return roles
+
+
+def _kind(declared: str, raws: list[str]) -> str:
+    if declared != "auto":
+        return declared
+    if raws and all(r.lower() in BOOL_WORDS for r in raws) and len({r.lower() for r in raws}) <= 2:
+        return "bool"
+    return "number" if raws and all(_is_number(r) for r in raws) else "text"
+
+
+def read_catalog(config: CatalogConfig) -> tuple[list[Product], CatalogSchema]:
+    """Products of the configured file and the catalog's schema; helper rows skipped, every value checked."""
     path = config.path
-    mapping = {name: config.fields.get(name, name) for name in CANONICAL_FIELDS}
-    used = set(mapping.values())
+    columns, rows = _raw_rows(config)
+    roles = _check_columns(config, columns)
+    rows = [
+        (line, row)
+        for line, row in rows
+        if not any(str(row.get(col, "")).strip() in values for col, values in config.skip_rows.items())
+    ]
+    declared = dict(config.attributes)
+    if config.infer_attributes:
+        used = set(roles.values()) | {a.column or n for n, a in declared.items()}
+        used |= {a.unit_column for a in declared.values() if a.unit_column} | set(config.ignore_columns)
+        for col in columns:
+            if col not in used and col not in declared:
+                declared[col] = AttributeConfig(column=col)
+    attributes: list[Attribute] = []
+    for name, a in declared.items():
+        col = a.column or name
+        raws = [t for _, row in rows if (t := _text(_cell(row.get(col)))) is not None]
+        kind = _kind(a.type, raws)
+        attr = Attribute(name, kind, a, column=col)  # type: ignore[arg-type]
+        if a.unit:
+            attr.units.add(canonical_unit(a.unit))
+        if kind in ("text", "list"):
+            seen = sorted({v.strip() for r in raws for v in (r.split(a.separator) if kind == "list" else [r])} - {""})
+            attr.values = seen if len(seen) <= MAX_ENUM_VALUES else []
+        attributes.append(attr)
+    attributes += [role_attribute("manufacturer", config), role_attribute("category", config)]
     docs_dir = Path(config.docs_dir) if config.docs_dir else None
-    for line, row in _rows(config):
-        if any(str(row.get(col, "")).strip() in values for col, values in config.skip_rows.items()):
+    products = []
+    for line, row in rows:
+        products.append(_product(config, roles, attributes, docs_dir, line, row, path))
+    schema = CatalogSchema(config, attributes)
+    for a in schema.stored():
+        if a.config.unit_column:
+            a.units |= {canonical_unit(u) for p in products if (u := p.units.get(a.name))}
+    return products, schema
+
+
+def _cell(raw: Any) -> Any:
+    if isinstance(raw, (list, tuple)):
+        return ";".join(str(x) for x in raw)
+    return raw
+
+
+def _product(
+    config: CatalogConfig,
+    roles: Mapping[str, str],
+    attributes: Sequence[Attribute],
+    docs_dir: Path | None,
+    line: int,
+    row: Mapping[str, Any],
+    path: str,
+) -> Product:
+    pid = _text(row.get(roles["id"]))
+    if not pid:
+        raise DataError(f"missing product id (column {roles['id']!r})", path=path, line=line)
+    ident = {role: _text(row.get(col)) for role, col in roles.items() if role not in ("id", "description", "aliases")}
+    aliases = tuple(a for a in re.split(r"[,;]", _text(_cell(row.get(roles["aliases"]))) or "") if _model_number(a))
+    values: dict[str, Any] = {}
+    units: dict[str, str] = {}
+    for a in attributes:
+        if a.role:
             continue
-        pid = _text(row.get(mapping["id"]))
-        if not pid:
-            raise DataError(f"missing product id (column {mapping['id']!r})", path=path, line=line)
-        values: dict[str, Any] = {"id": pid}
-        for key in TEXT_FIELDS[1:]:
-            values[key] = _text(row.get(mapping[key]))
-        for key in NUMBER_FIELDS:
-            values[key] = _number(row.get(mapping[key]), mapping[key], path, line)
-        values["alarms"] = _alarms(row.get(mapping["alarms"]))
-        values["name"] = values["name"] or pid
-        if (
-            values["energy_kwh_per_day"] is None
-            and values["power_rate"] is not None
-            and (values["power_unit"] or "").lower().replace(" ", "") == "kwh/day"
-        ):
-            values["energy_kwh_per_day"] = values["power_rate"]
-        description = values.pop("description") or ""
-        if docs_dir is not None and (docs_dir / f"{pid}.md").is_file():
-            description = (docs_dir / f"{pid}.md").read_text(encoding="utf-8")
-        extra = {k: v for k, v in row.items() if k not in used and k and _text(v) and not isinstance(v, (list, dict))}
-        yield Product(**values, description=description, extra=extra)
+        raw = row.get(a.column) if a.column else None
+        if isinstance(raw, (list, tuple)) and a.kind == "list":
+            items = tuple(t for x in raw if (t := _text(x)))
+            if items:
+                values[a.name] = items
+            continue
+        if isinstance(raw, bool) and a.kind == "bool":
+            values[a.name] = raw
+            continue
+        text = _text(_cell(raw))
+        if text is None:
+            continue
+        if a.kind == "number":
+            values[a.name] = _number(text, a.column or a.name, path, line)
+        elif a.kind == "bool":
+            if text.lower() not in BOOL_WORDS:
+                raise DataError(f"column {a.column!r}: expected yes/no, got {text!r}", path=path, line=line)
+            values[a.name] = BOOL_WORDS[text.lower()]
+        elif a.kind == "list":
+            values[a.name] = tuple(v.strip() for v in text.split(a.config.separator) if v.strip())
+        else:
+            values[a.name] = text
+        if a.config.unit_column and (u := _text(row.get(a.config.unit_column))):
+            units[a.name] = u
+    description = _text(row.get(roles["description"])) or ""
+    if docs_dir is not None and (docs_dir / f"{pid}.md").is_file():
+        description = (docs_dir / f"{pid}.md").read_text(encoding="utf-8")
+    return Product(
+        id=pid,
+        name=ident.get("name") or ident.get("model") or pid,
+        model=ident.get("model"),
+        manufacturer=ident.get("manufacturer"),
+        category=ident.get("category"),
+        category_de=ident.get("category_de"),
+        values=values,
+        units=units,
+        description=description,
+        aliases=aliases,
+        line=line,
+    )
+
+
+def _model_number(text: str) -> bool:
+    """A single code with letters and digits ("AR323SB"), not a note ("* could be 0-9 or A-Z")."""
+    t = text.strip()
+    return bool(t) and " " not in t and bool(re.search(r"\d", t)) and bool(re.search(r"[A-Za-z]", t))
 
 
 def load_catalog(config: CatalogConfig | Mapping[str, Any]) -> Catalog:
@@ -372,14 +361,4 @@ def load_catalog(config: CatalogConfig | Mapping[str, Any]) -> Catalog:
     return Catalog.from_config(cfg)
 
 
-__all__ = [
-    "CatalogConfig",
-    "CatalogBotSettings",
-    "Catalog",
-    "Product",
-    "load_catalog",
-    "read_products",
-    "generated_description",
-    "CANONICAL_FIELDS",
-    "NUMBER_FIELDS",
-]
+__all__ = ["CatalogConfig", "CatalogBotSettings", "Catalog", "Product", "load_catalog", "read_catalog"]

@@ -1,223 +1,303 @@
-"""Deterministic answers from catalog values, in English or German: one product, a comparison, a filter result."""
+"""Answers written from tool results, in English or German, with every number a catalog value.
+
+Labels, units, value names, comparison verdicts and sentence templates come from the catalog schema; this module
+only knows the shapes of the tools' results.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
-from ragkit.apps.catalog.catalog import Product
+from ragkit.apps.catalog.catalog import Catalog
+from ragkit.apps.catalog.schema import Attribute
+from ragkit.apps.catalog.units import CURRENCIES, canonical_unit, fmt
 from ragkit.language import ABSTENTION_DE, ABSTENTION_EN, Lang
 
-_ATTR_LABEL = {
-    "en": {"volume": "volume", "price": "price", "temperature": "temperature range", "energy": "energy use"},
-    "de": {"volume": "Volumen", "price": "Preis", "temperature": "Temperaturbereich", "energy": "Energieverbrauch"},
+_W = {
+    "en": {
+        "to": "to",
+        "none": "none",
+        "no_value": "The catalog has no {label} for {product}.",
+        "no_value_all": "The catalog has no {label} for these products.",
+        "not_found": "There is no product “{query}” in this catalog.",
+        "closest": "Closest matches: {items}.",
+        "several": "Several products match “{query}”:",
+        "count": "{n} products in the catalog match",
+        "count1": "1 product in the catalog matches",
+        "none_match": "No product in the catalog matches these conditions.",
+        "best": "The best match is {item}.",
+        "best_unit": "The best match priced in {unit} is {item}.",
+        "tied": "These are tied: {items}.",
+        "more": "… and {n} more.",
+        "invalid": "Invalid request: {msg}.",
+        "units": "The values are in different units and cannot be compared directly: {values}.",
+        "currencies": "The prices are in different currencies and cannot be compared directly: {values}.",
+        "missing": "The catalog lacks this value for some of the products ({values}).",
+        "equal": "They are equal: {values}.",
+        "lacking": "This catalog has no {topic} information.",
+        "lacking_for": "This catalog has no {topic} information for {products}.",
+        "no_maker": "This catalog has no products by {maker}.",
+        "sentence": "The {label} of {product} is {value}.",
+        "is_a": "{product} is a {kind}",
+        "by": " by {maker}",
+        "product": "product",
+        "yes": "yes",
+        "no": "no",
+    },
+    "de": {
+        "to": "bis",
+        "none": "keine",
+        "no_value": "Der Katalog enthält für {product} keine Angabe zu {label}.",
+        "no_value_all": "Der Katalog enthält für diese Produkte keine Angabe zu {label}.",
+        "not_found": "Das Produkt „{query}“ gibt es in diesem Katalog nicht.",
+        "closest": "Am ähnlichsten: {items}.",
+        "several": "Mehrere Produkte passen zu „{query}“:",
+        "count": "{n} Produkte im Katalog passen",
+        "count1": "1 Produkt im Katalog passt",
+        "none_match": "Kein Produkt im Katalog erfüllt diese Bedingungen.",
+        "best": "Das passende Produkt ist {item}.",
+        "best_unit": "Das passende Produkt mit Preis in {unit} ist {item}.",
+        "tied": "Gleichauf: {items}.",
+        "more": "… und {n} weitere.",
+        "invalid": "Ungültige Anfrage: {msg}.",
+        "units": "Die Werte haben verschiedene Einheiten und sind nicht direkt vergleichbar: {values}.",
+        "currencies": "Die Preise sind in verschiedenen Währungen angegeben und nicht direkt vergleichbar: {values}.",
+        "missing": "Der Katalog enthält nicht für alle genannten Produkte diese Angabe ({values}).",
+        "equal": "Beide sind gleich: {values}.",
+        "lacking": "Dieser Katalog enthält keine Angaben zu {topic}.",
+        "lacking_for": "Dieser Katalog enthält keine Angaben zu {topic} für {products}.",
+        "no_maker": "Dieser Katalog enthält keine Produkte von {maker}.",
+        "sentence": "{label} von {product}: {value}.",
+        "is_a": "{product} ist ein {kind}",
+        "by": " von {maker}",
+        "product": "Produkt",
+        "yes": "ja",
+        "no": "nein",
+    },
+}
+TOPIC_DE = {
+    "price": "Preisen",
+    "warranty": "Garantie",
+    "weight": "Gewicht",
+    "noise": "Lautstärke",
+    "colour": "Farben",
+    "dimensions": "Abmessungen",
+    "delivery": "Lieferzeiten",
+    "stock": "Lagerbestand",
+    "refrigerant": "Kältemittel",
+    "voltage": "Spannung",
+    "temperature": "Temperaturen",
+    "shelves": "Einlegeböden",
+    "lock": "Schlössern",
+    "company": "Unternehmen",
+    "discount": "Rabatten",
+    "certification": "Zertifikaten",
 }
 
 
-def fmt(value: float | int | None) -> str:
-    """A catalog number as written in answers: no trailing .0, no thousands separator."""
-    if value is None:
-        return "?"
-    v = float(value)
-    return str(int(v)) if v.is_integer() else f"{v:g}"
+def abstain(lang: Lang) -> str:
+    return ABSTENTION_DE if lang == "de" else ABSTENTION_EN
 
 
-def _label(p: Product) -> str:
-    return f"{p.id} ({p.name})" if p.name and p.name != p.id else p.id
+class Renderer:
+    """Writes answers from tool results for one catalog, in one language."""
 
+    def __init__(self, catalog: Catalog, lang: Lang, max_listed: int = 10) -> None:
+        self.catalog = catalog
+        self.schema = catalog.schema
+        self.lang = lang
+        self.w = _W[lang]
+        self.max_listed = max_listed
+        self.abstains = False
 
-def _piece(p: Product, attr: str, lang: Lang) -> str | None:
-    de = lang == "de"
-    if attr == "price" and p.price is not None:
-        return f"{fmt(p.price)} {p.currency or ''}".strip()
-    if attr == "volume" and p.volume_l is not None:
-        text = f"{fmt(p.volume_l)} {'Liter' if de else 'litres'}"
-        if p.freezer_volume_l:
-            text += f" (+ {fmt(p.freezer_volume_l)} {'Liter Gefrierteil' if de else 'litres freezer'})"
-        return text
-    if attr == "temperature" and p.temp_min_c is not None and p.temp_max_c is not None:
-        return f"{fmt(p.temp_min_c)} °C {'bis' if de else 'to'} {fmt(p.temp_max_c)} °C"
-    if attr == "energy":
-        if p.energy_kwh_per_day is not None:
-            return f"{fmt(p.energy_kwh_per_day)} kWh {'pro Tag' if de else 'per day'}"
-        if p.power_rate is not None and p.power_unit:
-            return f"{fmt(p.power_rate)} {p.power_unit}"
-    if attr == "dimensions" and None not in (p.width_mm, p.depth_mm, p.height_mm):
-        return f"{fmt(p.width_mm)} × {fmt(p.depth_mm)} × {fmt(p.height_mm)} mm ({'B × T × H' if de else 'W × D × H'})"
-    if attr == "door" and p.door:
-        return ({"glass": "Glastür", "solid": "Volltür"}.get(p.door, p.door)) if de else f"{p.door} door"
-    if attr == "alarms":
-        return ", ".join(p.alarms) if p.alarms else ("keine" if de else "none")
-    if attr == "monitoring" and p.monitoring:
-        return p.monitoring
-    if attr == "manufacturer" and p.manufacturer:
-        return p.manufacturer
-    if attr == "category" and p.category:
-        return (p.category_de or p.category) if de else p.category
-    return None
+    # Values ----------------------------------------------------------------------------------------------------
 
-
-_VALUE_EN = {
-    "price": "The list price of {p} is {v}.",
-    "volume": "{p} has a usable volume of {v}.",
-    "temperature": "{p} has a temperature range of {v}.",
-    "energy": "{p} uses about {v}.",
-    "dimensions": "{p} measures {v}.",
-    "door": "{p} has a {v}.",
-    "alarms": "Alarms of {p}: {v}.",
-    "monitoring": "Monitoring of {p}: {v}.",
-    "manufacturer": "{p} is made by {v}.",
-    "category": "{p} is a {v}.",
-}
-_VALUE_DE = {
-    "price": "Der Listenpreis von {p} beträgt {v}.",
-    "volume": "{p} hat einen Nutzinhalt von {v}.",
-    "temperature": "{p} hat einen Temperaturbereich von {v}.",
-    "energy": "{p} verbraucht etwa {v}.",
-    "dimensions": "{p} misst {v}.",
-    "door": "{p} hat eine {v}.",
-    "alarms": "Alarme von {p}: {v}.",
-    "monitoring": "Überwachung von {p}: {v}.",
-    "manufacturer": "{p} wird von {v} hergestellt.",
-    "category": "{p} ist ein {v}.",
-}
-
-
-def render_value(p: Product, attributes: Sequence[str], lang: Lang) -> str:
-    """One sentence per asked attribute; a missing value says so and abstains."""
-    templates = _VALUE_DE if lang == "de" else _VALUE_EN
-    out = []
-    for attr in attributes:
-        value = _piece(p, attr, lang)
-        if value is None:
-            missing = (
-                f"Der Katalog enthält für {p.id} keine Angabe dazu."
-                if lang == "de"
-                else f"The catalog has no {attr} for {p.id}."
-            )
-            out.append(f"{missing} {ABSTENTION_DE if lang == 'de' else ABSTENTION_EN}")
+    def value(self, name: str, data: dict[str, Any] | None) -> str:
+        """A value as shown: number with unit label, yes/no, value names, a range or a tuple."""
+        if data is None or data.get("value") is None:
+            return "?"
+        a = self.schema[name]
+        v, unit = data["value"], data.get("unit")
+        if a.is_group:
+            members = [self.schema[m] for m in a.members]
+            fmt_ = a.config.format.get(self.lang) or a.config.format.get("en")
+            if fmt_:
+                return fmt_.format(**{m.name: self._bare(m, x) for m, x in zip(members, v)})
+            ul = members[0].unit_label(unit, self.lang)
+            if a.is_range:
+                return (
+                    f"{self._bare(members[0], v[0])} {ul} {self.w['to']} {self._bare(members[-1], v[-1])} {ul}".strip()
+                )
+            return " × ".join(self._bare(m, x) for m, x in zip(members, v)) + (f" {ul}" if ul else "")
+        if a.kind == "number":
+            shown = f"{fmt(v)} {a.unit_label(unit, self.lang)}".strip()
+        elif a.kind == "bool":
+            shown = self.w["yes"] if v else self.w["no"]
+        elif isinstance(v, list):
+            shown = ", ".join(a.value_label(x, self.lang) for x in v) if v else self.w["none"]
+        elif a.role == "category":
+            p = self.catalog.products.get(data.get("product_id", ""))
+            shown = (self.catalog.category_label(p, self.lang) if p else None) or str(v)
         else:
-            out.append(templates[attr].format(p=_label(p), v=value))
-    return " ".join(out)
+            shown = a.value_label(v, self.lang)
+        template = a.config.format.get(self.lang) or a.config.format.get("en") if a.kind != "number" else None
+        return template.format(value=shown) if template else shown
 
+    @staticmethod
+    def _bare(a: Attribute, v: Any) -> str:
+        return fmt(v) if a.kind == "number" else str(v)
 
-def describe(p: Product, lang: Lang) -> str:
-    """The product's key specs in one or two sentences."""
-    de = lang == "de"
-    kind = _piece(p, "category", lang) or ("Produkt" if de else "product")
-    head = f"{_label(p)} ist ein {kind}" if de else f"{_label(p)} is a {kind}"
-    if p.manufacturer:
-        head += f" von {p.manufacturer}" if de else f" by {p.manufacturer}"
-    specs = [x for x in (_piece(p, a, lang) for a in ("volume", "temperature", "energy", "door", "dimensions")) if x]
-    text = head + (": " + ", ".join(specs) if specs else "") + "."
-    if p.monitoring:
-        text += f" {'Überwachung' if de else 'Monitoring'}: {p.monitoring}."
-    if p.alarms or p.temp_min_c is not None:
-        text += f" {'Alarme' if de else 'Alarms'}: {_piece(p, 'alarms', lang)}."
-    if p.price is not None:
-        text += f" {'Listenpreis' if de else 'List price'}: {_piece(p, 'price', lang)}."
-    return text
+    def label(self, name: str) -> str:
+        return self.schema[name].label(self.lang)
 
+    def sentence(self, name: str, product: str, value: str) -> str:
+        a = self.schema[name]
+        template = a.config.sentence.get(self.lang) or self.w["sentence"]
+        label = self.label(name)
+        text = template.format(product=product, value=value, label=label)
+        return text[0].upper() + text[1:] if text else text
 
-_DIRECTION_FIELD = {"price": "price", "volume": "volume_l", "temperature": "temp_min_c", "energy": "energy_kwh_per_day"}
-_WINNER = {
-    ("en", "price", "min"): "{p} is cheaper",
-    ("en", "price", "max"): "{p} is more expensive",
-    ("en", "volume", "max"): "{p} has the larger volume",
-    ("en", "volume", "min"): "{p} has the smaller volume",
-    ("en", "temperature", "min"): "{p} gets colder",
-    ("en", "energy", "min"): "{p} uses less energy",
-    ("en", "energy", "max"): "{p} uses more energy",
-    ("de", "price", "min"): "{p} ist günstiger",
-    ("de", "price", "max"): "{p} ist teurer",
-    ("de", "volume", "max"): "{p} hat das größere Volumen",
-    ("de", "volume", "min"): "{p} hat das kleinere Volumen",
-    ("de", "temperature", "min"): "{p} wird kälter",
-    ("de", "energy", "min"): "{p} verbraucht weniger Energie",
-    ("de", "energy", "max"): "{p} verbraucht mehr Energie",
-}
+    def missing(self, name: str, product: str) -> str:
+        self.abstains = True
+        return self.w["no_value"].format(label=self.label(name), product=product)
 
+    # Results ---------------------------------------------------------------------------------------------------
 
-def render_compare(
-    products: Sequence[Product], direction: tuple[str, str] | None, attributes: Sequence[str], lang: Lang
-) -> str:
-    """Which product wins on the asked attribute, with every product's value; or their specs side by side."""
-    de = lang == "de"
-    if direction is None:
-        attrs = [a for a in attributes if a in _DIRECTION_FIELD] or ["volume", "temperature", "energy", "price"]
-        lines = [
-            f"{_label(p)}: " + "; ".join(f"{_ATTR_LABEL[lang].get(a, a)} {_piece(p, a, lang) or '?'}" for a in attrs)
-            for p in products
+    def specs(self, r: dict[str, Any], attributes: Sequence[str] | None) -> str:
+        if r.get("error") == "not_found":
+            return self.not_found(r)
+        if "matches" in r:
+            parts = [self.specs(m, attributes) for m in r["matches"]]
+            return f"{self.w['several'].format(query=r['query'])}\n" + "\n".join(f"- {p}" for p in parts)
+        if not attributes:
+            return self.describe(r)
+        out = []
+        for name in attributes:
+            data = r["values"].get(name)
+            if data is None:
+                out.append(self.missing(name, r["label"]))
+            else:
+                out.append(self.sentence(name, r["label"], self.value(name, {**data, "product_id": r["product_id"]})))
+        return " ".join(out)
+
+    def describe(self, r: dict[str, Any]) -> str:
+        values = r["values"]
+        kind = (
+            self.value("category", {**values["category"], "product_id": r["product_id"]})
+            if "category" in values
+            else None
+        )
+        head = self.w["is_a"].format(product=r["label"], kind=kind or self.w["product"])
+        if "manufacturer" in values:
+            head += self.w["by"].format(maker=values["manufacturer"]["value"])
+        specs = [
+            f"{self.label(n)} {self.value(n, d)}"
+            for n, d in values.items()
+            if n not in ("category", "manufacturer") and not self._member_shown(n, values)
         ]
-        return ("Vergleich:\n" if de else "Comparison:\n") + "\n".join(f"- {line}" for line in lines)
-    attr, way = direction
-    key = _DIRECTION_FIELD[attr]
-    known = [p for p in products if getattr(p, key) is not None]
-    values = "; ".join(f"{p.id}: {_piece(p, attr, lang) or '?'}" for p in products)
-    if len(known) < 2:
-        return (
-            f"Der Katalog enthält nicht für alle genannten Produkte diese Angabe ({values}). {ABSTENTION_DE}"
-            if de
-            else f"The catalog lacks this value for some of the products ({values}). {ABSTENTION_EN}"
-        )
-    if attr == "price" and len({p.currency for p in known}) > 1:
-        return (
-            f"Die Preise sind in verschiedenen Währungen angegeben und nicht direkt vergleichbar: {values}."
-            if de
-            else f"The prices are in different currencies and cannot be compared directly: {values}."
-        )
-    ranked = sorted(known, key=lambda p: getattr(p, key), reverse=way == "max")
-    if getattr(ranked[0], key) == getattr(ranked[1], key):
-        return f"Beide sind gleich: {values}." if de else f"They are equal: {values}."
-    template = _WINNER.get((lang, attr, way)) or ("{p}" if not de else "{p}")
-    return template.format(p=_label(ranked[0])) + f" ({values})."
+        return head + (": " + "; ".join(specs) if specs else "") + "."
 
+    def _member_shown(self, name: str, values: dict[str, Any]) -> bool:
+        return any(name in a.members and a.name in values for a in self.schema.attributes.values() if a.is_group)
 
-def render_filter(found: Sequence[Product], superlative: bool, count_only: bool, max_listed: int, lang: Lang) -> str:
-    """A filter result: the best product, a count, or a list with each product's key numbers."""
-    de = lang == "de"
-    if not found:
-        return (
-            "Kein Produkt im Katalog erfüllt diese Bedingungen."
-            if de
-            else "No product in the catalog matches these conditions."
-        )
+    def not_found(self, r: dict[str, Any]) -> str:
+        self.abstains = True
+        text = self.w["not_found"].format(query=r["query"])
+        if r.get("suggestions"):
+            text += " " + self.w["closest"].format(items=", ".join(s["label"] for s in r["suggestions"]))
+        return text
 
-    def line(p: Product) -> str:
-        bits = [
-            x
-            for x in (
-                _piece(p, "category", lang),
-                _piece(p, "volume", lang),
-                _piece(p, "temperature", lang),
-                _piece(p, "price", lang),
+    def compare(self, r: dict[str, Any]) -> str:
+        if r.get("error") == "not_found":
+            return self.not_found(r)
+        name, rows = r["attribute"], r["values"]
+        values = "; ".join(f"{row['label']}: {self.value(name, row)}" for row in rows)
+        problem = r.get("problem")
+        if problem == "missing":
+            self.abstains = True
+            return self.w["missing"].format(values=values)
+        if problem == "units":
+            units = {canonical_unit(row.get("unit")) for row in rows}
+            return self.w["currencies" if units <= CURRENCIES else "units"].format(values=values)
+        if problem == "tie":
+            return self.w["equal"].format(values=values)
+        winner = next(row for row in rows if row["product_id"] == r["winner"])
+        d = self.schema[name].direction(r["prefer"])
+        verdict = (d.verdict.get(self.lang) if d else None) or self._generic_verdict(name, r["prefer"])
+        return f"{winner['label']} {verdict} ({values})."
+
+    def _generic_verdict(self, name: str, prefer: str) -> str:
+        label = self.label(name)
+        if self.lang == "de":
+            return f"hat den {'höheren' if prefer == 'higher' else 'niedrigeren'} Wert bei {label}"
+        return f"has the {prefer} {label}"
+
+    def filter(self, results: Sequence[dict[str, Any]], call_args: Sequence[dict[str, Any]]) -> str:
+        errors = [r for r in results if r.get("error")]
+        if errors and len(errors) == len(results):
+            return self.w["invalid"].format(msg=errors[0].get("message", errors[0]["error"]))
+        ok = [(r, a) for r, a in zip(results, call_args) if not r.get("error")]
+        products: dict[str, dict[str, Any]] = {}
+        for r, _ in ok:
+            for p in r["products"]:
+                products.setdefault(p["product_id"], p)
+        count = sum(r["count"] for r, _ in ok) if len(ok) == 1 else len(products)
+        args = ok[0][1]
+        if count == 0:
+            return self.w["none_match"]
+        items = list(products.values())
+        shown = list(dict.fromkeys(n for p in items for n in p["values"]))
+        if args.get("count_only"):
+            head = self.w["count1"] if count == 1 else self.w["count"].format(n=count)
+            return head + ": " + ", ".join(p["label"] for p in items[:50]) + ("." if count <= 50 else ", …")
+        if args.get("sort_by"):
+            return self._best(ok[0][0], items, args["sort_by"])
+        asked = [n for n in args.get("show", []) if n in shown or n in self.schema]
+        if asked and all(n not in p["values"] for n in asked for p in items[: self.max_listed]):
+            return (
+                self.w["no_value_all"].format(label=", ".join(self.label(n) for n in asked)) + " " + abstain(self.lang)
             )
-            if x
-        ]
-        return f"{_label(p)}: " + ", ".join(bits)
+        head = self.w["count1"] if count == 1 else self.w["count"].format(n=count)
+        lines = [f"- {self.line(p)}" for p in items[: self.max_listed]]
+        text = head + ":\n" + "\n".join(lines)
+        if count > self.max_listed:
+            text += "\n" + self.w["more"].format(n=count - self.max_listed)
+        return text
 
-    if superlative:
-        return f"Das passende Produkt ist {line(found[0])}." if de else f"The best match is {line(found[0])}."
-    n = len(found)
-    if de:
-        head = f"{n} Produkte im Katalog passen" if n != 1 else "1 Produkt im Katalog passt"
-    else:
-        head = f"{n} products in the catalog match" if n != 1 else "1 product in the catalog matches"
-    if count_only:
-        return head + ": " + ", ".join(p.id for p in found) + "."
-    text = head + ":\n" + "\n".join(f"- {line(p)}" for p in found[:max_listed])
-    if n > max_listed:
-        text += f"\n… {'und' if de else 'and'} {n - max_listed} {'weitere' if de else 'more'}."
-    return text
+    def line(self, p: dict[str, Any]) -> str:
+        bits = [f"{self.label(n)} {self.value(n, d)}" for n, d in p["values"].items()]
+        return p["label"] + (": " + ", ".join(bits) if bits else "")
+
+    def _best(self, r: dict[str, Any], items: list[dict[str, Any]], sort_by: str) -> str:
+        ranked = [p for p in items if sort_by in p["values"]]
+        if not ranked:
+            return self.w["no_value_all"].format(label=self.label(sort_by)) + " " + abstain(self.lang)
+        best_ids = r.get("best_per_unit")
+        if best_ids and len(best_ids) > 1:
+            by_id = {p["product_id"]: p for p in ranked}
+            parts = [
+                self.w["best_unit"].format(unit=by_id[i]["values"][sort_by].get("unit", "?"), item=self.line(by_id[i]))
+                for i in best_ids
+                if i in by_id
+            ]
+            return " ".join(parts)
+        top = ranked[0]["values"][sort_by]["value"]
+        tied = [p for p in ranked if p["values"][sort_by]["value"] == top]
+        if len(tied) > 1:
+            return self.w["tied"].format(items="; ".join(self.line(p) for p in tied))
+        return self.w["best"].format(item=self.line(ranked[0]))
+
+    def lacking(self, topics: Sequence[str], products: Sequence[str]) -> str:
+        self.abstains = True
+        names = [TOPIC_DE.get(t, t) if self.lang == "de" else t for t in topics]
+        topic = " / ".join(names)
+        if products:
+            return self.w["lacking_for"].format(topic=topic, products=", ".join(products))
+        return self.w["lacking"].format(topic=topic)
+
+    def no_maker(self, maker: str) -> str:
+        self.abstains = True
+        return self.w["no_maker"].format(maker=maker)
 
 
-def render_not_found(product_id: str, suggestions: Sequence[str], lang: Lang) -> str:
-    if lang == "de":
-        text = f"Das Produkt {product_id} gibt es im Katalog nicht."
-        return text + (f" Meinten Sie {', '.join(suggestions)}?" if suggestions else "")
-    text = f"There is no product {product_id} in the catalog."
-    return text + (f" Did you mean {', '.join(suggestions)}?" if suggestions else "")
-
-
-# Question parsing -------------------------------------------------------------------------------------
-
-__all__ = ["fmt", "render_value", "describe", "render_compare", "render_filter", "render_not_found"]
+__all__ = ["Renderer", "abstain", "TOPIC_DE"]

@@ -6,7 +6,6 @@ from typing import Any
 
 from ragkit.apps.catalog.bot import CatalogBot
 from ragkit.apps.catalog.catalog import CatalogConfig
-from ragkit.apps.catalog.claims import ClaimChecker
 from ragkit.config import AppBuild, AppSection
 
 
@@ -16,7 +15,7 @@ class CatalogSection(CatalogConfig, AppSection):
     def build(self, config: Any, **rag_kwargs: Any) -> AppBuild:
         """The catalog bot over this pipeline (it indexes the catalog on first use) and its number checker."""
         bot = CatalogBot.from_config(config, **rag_kwargs)
-        return AppBuild(bot, bot.rag, "Product questions", self.licence_note or "", ClaimChecker(bot.catalog))
+        return AppBuild(bot, bot.rag, "Product questions", self.licence_note or "", bot.checker)
 
 
 __all__ = ["CatalogSection"]

@@ -1,0 +1,405 @@
+"""What a question names, read with the catalog's schema: products, makers, categories, attributes, numbers with
+units and how they compare, text values, "more"/"less", counting and listing, and attributes the catalog lacks.
+
+Nothing here knows a catalog's columns: every word comes from the schema (labels, synonyms, values, directions),
+the resolver (product, maker and category names) or the small generic tables below (question words in EN/DE and
+the attributes buyers commonly ask about, to notice when the catalog has none of them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from ragkit.apps.catalog.catalog import Catalog
+from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
+from ragkit.apps.catalog.resolve import Entities, Resolver
+from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
+from ragkit.apps.catalog.units import Quantity, find_quantities, parse_number
+from ragkit.language import Lang, is_german
+
+Op = Literal["<", "<=", "=", ">=", ">"]
+_COMPARATORS: dict[str, list[str]] = {
+    ">=": [
+        "at least",
+        "minimum",
+        "min",
+        "from",
+        "or more",
+        "no less than",
+        "mindestens",
+        "ab",
+        "oder mehr",
+        "und mehr",
+    ],
+    ">": [
+        "more than",
+        "over",
+        "above",
+        "greater than",
+        "larger than",
+        "bigger than",
+        "exceeding",
+        "mehr als",
+        "über",
+        "größer als",
+        "höher als",
+        "oberhalb",
+    ],
+    "<=": [
+        "at most",
+        "maximum",
+        "max",
+        "up to",
+        "no more than",
+        "or less",
+        "höchstens",
+        "maximal",
+        "bis zu",
+        "bis",
+        "oder weniger",
+    ],
+    "<": [
+        "less than",
+        "under",
+        "below",
+        "smaller than",
+        "lower than",
+        "cheaper than",
+        "weniger als",
+        "unter",
+        "kleiner als",
+        "niedriger als",
+        "unterhalb",
+        "günstiger als",
+    ],
+}
+_CUES: dict[str, list[str]] = {
+    "count": ["how many", "number of", "count", "wie viele", "wieviele", "anzahl", "zahl der"],
+    "list": [
+        "which",
+        "list",
+        "show",
+        "what",
+        "are there",
+        "do you have",
+        "any",
+        "anything",
+        "all",
+        "welche",
+        "welcher",
+        "welches",
+        "zeig",
+        "zeige",
+        "gibt es",
+        "habt ihr",
+        "haben sie",
+        "liste",
+        "alle",
+        "irgendein",
+    ],
+    "compare": [
+        "compare",
+        "comparison",
+        "versus",
+        "vs",
+        "or",
+        "than",
+        "which of",
+        "vergleich",
+        "vergleiche",
+        "oder",
+        "als",
+        "welcher von",
+        "welches von",
+    ],
+    "negation": ["without", "no", "not", "lacking", "ohne", "kein", "keine", "keinen", "nicht"],
+}
+# What buyers commonly ask about; a topic whose words no schema attribute claims is one the catalog lacks.
+TOPICS: dict[str, list[str]] = {
+    "price": [
+        "price",
+        "cost",
+        "costs",
+        "how much does",
+        "how much is",
+        "expensive",
+        "cheap",
+        "cheaper",
+        "cheapest",
+        "preis",
+        "kostet",
+        "kosten",
+        "teuer",
+        "günstig",
+        "billig",
+        "was kostet",
+    ],
+    "warranty": ["warranty", "guarantee", "garantie", "gewährleistung"],
+    "weight": ["weight", "weigh", "weighs", "heavy", "gewicht", "wiegt", "schwer"],
+    "noise": ["noise", "noisy", "loud", "quiet", "decibel", "db", "lautstärke", "laut", "leise", "dezibel", "geräusch"],
+    "colour": ["colour", "color", "colours", "colors", "farbe", "farben", "in red", "in rot"],
+    "dimensions": [
+        "dimensions",
+        "dimension",
+        "measurements",
+        "depth",
+        "how deep",
+        "maße",
+        "abmessungen",
+        "tiefe",
+        "wie tief",
+    ],
+    "delivery": ["delivery", "delivery time", "shipping", "lead time", "lieferzeit", "lieferung", "versand"],
+    "stock": ["in stock", "availability", "lagerbestand", "auf lager", "lieferbar"],
+    "refrigerant": ["refrigerant", "kältemittel"],
+    "voltage": ["voltage", "volt", "spannung"],
+    "temperature": ["temperature", "temperature range", "how cold", "temperatur", "temperaturbereich", "wie kalt"],
+    "shelves": ["shelf", "shelves", "einlegeboden", "einlegeböden"],
+    "lock": ["lock", "lockable", "schloss", "abschließbar"],
+    "company": ["ceo", "founder", "headquarters", "geschäftsführer", "firmensitz"],
+    "discount": ["discount", "rabatt"],
+    "certification": ["certification", "certificate", "zertifikat"],
+}
+_BETWEEN = re.compile(r"\b(?:between|zwischen)\s+([-−]?\d+(?:[.,]\d+)?)\s*\w*\s+(?:and|und)\s+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A constraint read from the question: attribute (or candidate attributes by unit), operator, value, unit."""
+
+    attributes: tuple[str, ...]
+    op: Op
+    value: float
+    unit: str
+    text: str
+
+
+@dataclass
+class Understanding:
+    """Everything a question names, in the schema's terms."""
+
+    question: str
+    lang: Lang
+    entities: Entities
+    attributes: list[str] = field(default_factory=list)
+    weak_attributes: list[str] = field(default_factory=list)
+    tied_attributes: list[str] = field(default_factory=list)  # also a category word ("freezer")
+    way: Way | None = None
+    way_attribute: str | None = None
+    conditions: list[Condition] = field(default_factory=list)
+    values: list[tuple[str, str]] = field(default_factory=list)
+    flags: list[tuple[str, bool]] = field(default_factory=list)
+    categories: list[str] | None = None
+    count: bool = False
+    listing: bool = False
+    compare: bool = False
+    lacking: list[str] = field(default_factory=list)
+    unknown_makers: list[str] = field(default_factory=list)
+
+    def asked(self) -> list[str]:
+        """The attributes the question asks about: named ones (a word that is also a category's counts when products
+        are named), else the one its "more/less" word names."""
+        named = self.attributes or self.weak_attributes or (self.tied_attributes if self.entities.products else [])
+        if not named and self.way_attribute:
+            return [self.way_attribute]
+        return named
+
+    def hints(self) -> dict[str, Any]:
+        """A compact, JSON-ready summary (for the planner prompt and --details)."""
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("attributes", self.asked()),
+            ("more_or_less", f"{self.way} {self.way_attribute or ''}".strip() if self.way else None),
+            ("numbers", [f"{c.text} ({c.op}) -> {'/'.join(c.attributes)}" for c in self.conditions]),
+            ("values", [f"{a}={v}" for a, v in self.values] + [f"{a}={'yes' if b else 'no'}" for a, b in self.flags]),
+            ("categories", self.categories),
+            ("makers", self.entities.maker_values()),
+            ("count", self.count),
+            ("lacking", self.lacking),
+        ):
+            if value:
+                out[key] = value
+        return out
+
+
+class Reader:
+    """Reads questions against one catalog's schema and names (built once per catalog)."""
+
+    def __init__(self, catalog: Catalog, resolver: Resolver) -> None:
+        self.catalog = catalog
+        self.schema = catalog.schema
+        self.resolver = resolver
+
+    @cached_property
+    def phrases(self) -> PhraseIndex[tuple[str, ...]]:
+        """Every schema word, tagged: ("attr", name), ("way", name, way), ("value", name, value), cues, topics."""
+        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
+        for phrase, name in self.schema.attribute_phrases():
+            idx.add(phrase, ("attr", name))
+        for phrase, name, value in self.schema.value_phrases():
+            idx.add(phrase, ("value", name, value))
+        for op, words in _COMPARATORS.items():
+            for w in words:
+                idx.add(w, ("cmp", op))
+        for cue, words in _CUES.items():
+            for w in words:
+                idx.add(w, ("cue", cue))
+        for topic, words in TOPICS.items():
+            if topic not in self.covered_topics:
+                for w in words:
+                    idx.add(w, ("topic", topic))
+        return idx
+
+    @cached_property
+    def ways(self) -> PhraseIndex[tuple[str, ...]]:
+        """Words for more or less: each attribute's own ("cheaper", "taller") and the generic ones ("more")."""
+        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
+        for phrase, name, way in self.schema.direction_phrases():
+            idx.add(phrase, ("way", name, way))
+        for way, words in GENERIC_WAY.items():
+            for lang in LANGS:
+                for w in words[lang]:
+                    idx.add(w, ("generic", way))
+        return idx
+
+    @cached_property
+    def covered_topics(self) -> set[str]:
+        """Topics some schema attribute answers: one of the topic's words is an attribute's label or synonym."""
+        phrases = {p for p, _ in self.schema.attribute_phrases()} | {p for p, _, _ in self.schema.direction_phrases()}
+        keys = {" ".join(t.norm for t in tokenize(p)) for p in phrases}
+        return {t for t, words in TOPICS.items() if any(" ".join(x.norm for x in tokenize(w)) in keys for w in words)}
+
+    @cached_property
+    def vocabulary(self) -> set[str]:
+        """Every token of every schema and category phrase (to tell an unknown maker from a known word)."""
+        words = {t for phrase, _ in self.schema.attribute_phrases() for t in phrase.split()}
+        words |= {t.norm for c in self.catalog.categories() for t in tokenize(c)}
+        return words
+
+    def read(self, question: str) -> Understanding:
+        toks = tokenize(question)
+        lang: Lang = "de" if is_german(question) else "en"
+        quantities = find_quantities(question)
+        qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
+        ents = self.resolver.find(question, toks, skip=qspan)
+        u = Understanding(question, lang, ents)
+        taken = ents.taken | qspan
+        found = longest_first(self.phrases.find(toks), taken)
+        # A comparator counts only right before a number ("cheaper than 500 EUR"); "cheaper than the X" compares.
+        near: set[tuple[str, int]] = set()
+        for q in quantities:
+            span = [k for k in qspan if q.start <= toks[k].start < q.end]
+            if span:
+                near |= {("end", min(span)), ("end", min(span) - 1), ("start", max(span) + 1), ("start", max(span) + 2)}
+        found = [m for m in found if m.payload[0] != "cmp" or ("end", m.j) in near or ("start", m.i) in near]
+        # "More"/"less" words may overlap an attribute's name ("largest freezer" / "freezer volume"), never a
+        # comparator or cue ("more than 500 EUR" filters, it does not rank).
+        fixed = taken | {k for m in found if m.payload[0] in ("cmp", "cue", "topic") for k in range(m.i, m.j)}
+        found += longest_first(self.ways.find(toks), fixed)
+        categories = longest_first(self.resolver.categories.find(toks), taken)
+        spans = {(m.i, m.j) for m in found if m.payload[0] in ("attr", "value")}
+        # A category phrase loses to a longer schema phrase over it ("freezer volume"); an equal one ties. A value
+        # inside a longer category phrase is part of it ("ice" in "ice-lined refrigerator").
+        cat_spans = [
+            c for c in categories if not any(i <= c.i and c.j <= j and (j - i) > (c.j - c.i) for i, j in spans)
+        ]
+        found = [
+            m
+            for m in found
+            if m.payload[0] != "value"
+            or not any(c.i <= m.i and m.j <= c.j and c.j - c.i > m.j - m.i for c in cat_spans)
+        ]
+        found.sort(key=lambda m: m.i)
+        ents.categories = cat_spans
+        u.categories = ents.category_values()
+        tied = {(c.i, c.j) for c in cat_spans}
+        self._attributes(u, found, toks, tied)
+        self._conditions(u, question, toks, quantities, found)
+        u.unknown_makers = [
+            w for w in ents.unknown_makers if tokenize(w) and tokenize(w)[0].norm not in self.vocabulary
+        ]
+        return u
+
+    def _attributes(self, u: Understanding, found: list[Match[tuple[str, ...]]], toks: list[Token], tied: set) -> None:
+        negated = {m.j for m in found if m.payload == ("cue", "negation")}
+        generic_way: Way | None = None
+        for m in found:
+            kind = m.payload[0]
+            if kind == "attr":
+                name = m.payload[1]
+                a = self.schema[name]
+                phrase_words = [t.norm for t in toks[m.i : m.j]]
+                weak = all(w in _QUESTION_WORDS for w in phrase_words)
+                if (m.i, m.j) in tied:
+                    u.tied_attributes.append(name)
+                elif a.kind == "bool" and not u.entities.products:
+                    u.flags.append((name, not ({m.i, m.i - 1} & negated)))
+                elif weak:
+                    u.weak_attributes.append(name)
+                else:
+                    u.attributes.append(name)
+            elif kind == "way":
+                u.way, u.way_attribute = m.payload[2], u.way_attribute or m.payload[1]  # type: ignore[assignment]
+            elif kind == "generic":
+                generic_way = generic_way or m.payload[1]  # type: ignore[assignment]
+            elif kind == "value":
+                u.values.append((m.payload[1], m.payload[2]))
+            elif kind == "cue" and m.payload[1] != "negation":
+                setattr(u, {"count": "count", "list": "listing", "compare": "compare"}[m.payload[1]], True)
+            elif kind == "topic" and m.payload[1] not in self.covered_topics:
+                u.lacking.append(m.payload[1])
+        if u.way is None and generic_way and (u.attributes or u.weak_attributes or u.tied_attributes):
+            u.way = generic_way
+        u.attributes = list(dict.fromkeys(u.attributes))
+        u.weak_attributes = [a for a in dict.fromkeys(u.weak_attributes) if a not in u.attributes]
+        u.lacking = list(dict.fromkeys(u.lacking))
+        # "How much does …" alone hints at a price; another topic or a named attribute says what is really asked.
+        vague = {
+            m.payload[1]
+            for m in found
+            if m.payload[0] == "topic" and all(t.norm in _QUESTION_WORDS for t in toks[m.i : m.j])
+        }
+        specific = {m.payload[1] for m in found if m.payload[0] == "topic"} - vague
+        if specific or u.attributes:
+            u.lacking = [t for t in u.lacking if t not in vague or t in specific]
+
+    def _conditions(
+        self, u: Understanding, question: str, toks: list[Token], quantities: list[Quantity], found: list[Match]
+    ) -> None:
+        comparators = [(m.j, m.payload[1]) for m in found if m.payload[0] == "cmp"]
+        between = {m.end(): parse_number(m.group(1)) for m in _BETWEEN.finditer(question)}
+        for q in quantities:
+            first = next((k for k, t in enumerate(toks) if t.start >= q.start), len(toks))
+            last = next((k for k, t in enumerate(toks) if t.start >= q.end), len(toks))
+            op: Op = next((o for j, o in comparators if j == first or j == first - 1), "=")  # type: ignore[assignment]
+            after = next((o for j, o in comparators if j > last - 1 and j <= last + 2 and o == ">="), None)
+            op = after or op  # type: ignore[assignment]
+            candidates = self.schema.by_unit(q.unit)
+            named = [a for a in (*u.attributes, *u.weak_attributes) if a in candidates]
+            if op != "=":
+                named = named or [a for a in u.tied_attributes if a in candidates]
+            if named:
+                candidates = named[:1]
+            elif op != "=" and candidates:
+                candidates = candidates[:1]
+            if not candidates:
+                continue
+            value = q.money_value if q.unit in _CURRENCY_UNITS else q.value
+            low = next((v for end, v in between.items() if end == q.start), None)
+            if low is not None:
+                u.conditions.append(Condition(tuple(candidates), ">=", low, q.unit, f"{low:g}"))
+                op = "<="
+            u.conditions.append(Condition(tuple(candidates), op, value, q.unit, q.text))
+
+
+_QUESTION_WORDS = frozenset(
+    t.norm
+    for t in tokenize("how much many what which who is are does do the a wie viel viele wieviel was welche welcher")
+)
+_CURRENCY_UNITS = frozenset({"eur", "usd", "gbp", "chf", "sek"})
+
+
+__all__ = ["Reader", "Understanding", "Condition", "TOPICS"]
