@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import time
@@ -188,6 +189,26 @@ def answer_record(row: Mapping[str, Any], reply: Any, seconds: float) -> dict[st
     return out
 
 
+def detail_line(record: Mapping[str, Any], reply: Any, check: Any) -> dict[str, Any]:
+    """One ``--details`` line: the question, the answer, the path it took, its tool calls and the checked claims."""
+    meta = reply.metadata or {}
+    route = meta.get("route")
+    path = meta.get("path") or (plain(route).get("generator") if isinstance(route, Mapping) else None) or "rag"
+    return {
+        "id": record.get("id"),
+        "question": record["question"],
+        "answer": reply.text,
+        "path": path,
+        "tool_calls": plain(meta.get("tool_calls") or []),
+        "claims": plain(check) if check is not None else None,
+        "contains": record.get("contains"),
+        "abstained": record.get("abstained"),
+        "unanswerable": record.get("unanswerable"),
+        "seconds": record.get("seconds"),
+        **({"plan": plain(meta["plan"])} if meta.get("plan") is not None else {}),
+    }
+
+
 def summarise_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Exact match, token F1 and containment on answerable questions, abstention accuracy on unanswerable ones."""
 
@@ -221,13 +242,15 @@ def run_answer_eval(
     generator: str | None = None,
     checker: Callable[[str], Any] | None = None,
     on_answer: Callable[[dict[str, Any]], None] | None = None,
+    details: str | Path | None = None,
 ) -> dict[str, Any]:
     """Ask every question; report exact match, token F1, containment, and abstention accuracy on unanswerable ones.
 
     ``rag`` is whatever answers (a ``RAG``, an app's bot); ``checker(text)`` checks each answer's claims. Without
     ``rag``, the pipeline config builds both (``ragkit.pipeline.build_app``). Answers are scored without their
     ``[n]`` citation markers (``answer_text``): a citation is a pointer, not words of the answer. ``on_answer``
-    receives each question's ``answer_record`` as it is done.
+    receives each question's ``answer_record`` as it is done. ``details`` names a JSONL file that gets one line per
+    question: the question, the answer, the path it took, its tool calls and the checked claims (``detail_line``).
     """
     if rag is None:
         from ragkit.pipeline import build_app
@@ -238,6 +261,7 @@ def run_answer_eval(
     records: list[dict[str, Any]] = []
     checks = []
     routes: dict[str, int] = {}
+    sink = Path(details).open("w", encoding="utf-8") if details else None
     for i, row in enumerate(rows, 1):
         t = time.perf_counter()
         reply = rag.ask(row["question"], generator=generator)
@@ -254,10 +278,17 @@ def run_answer_eval(
             routes[name] = routes.get(name, 0) + 1
         if checker is not None:
             checks.append(checker(reply.text))
+        if sink is not None:
+            sink.write(
+                json.dumps(detail_line(record, reply, checks[-1] if checker else None), ensure_ascii=False) + "\n"
+            )
+            sink.flush()
         if on_answer is not None:
             on_answer(record)
         if progress:
             progress(i, len(rows))
+    if sink is not None:
+        sink.close()
     out = summarise_answers(records)
     if routes:
         out["routes"] = routes

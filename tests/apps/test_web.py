@@ -31,7 +31,11 @@ def bot(tmp_path_factory):
     config = parse_pipeline(
         {
             "index_dir": str(tmp / "index"),
-            "catalog": {"path": str(EXAMPLE / "catalog.json"), "docs_dir": str(EXAMPLE / "docs")},
+            "catalog": {
+                "path": str(EXAMPLE / "catalog.json"),
+                "schema_file": str(EXAMPLE / "catalog.schema.yaml"),
+                "docs_dir": str(EXAMPLE / "docs"),
+            },
             "store": {"type": "qdrant_edge", "path": str(tmp / "index" / "store")},
             "generators": {"local": {"type": "llamacpp"}},
         }
