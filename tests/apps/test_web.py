@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 
-from paths import ARTIFACTS, EXAMPLES
+from paths import ARTIFACTS, EXAMPLES  # noqa: E402
 
 from ragkit.apps.catalog.bot import CatalogBot  # noqa: E402
 from ragkit.apps.catalog.catalog import load_catalog  # noqa: E402
@@ -86,10 +86,13 @@ def test_sse_stream_answer_then_sources(server):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = _events(r.text)
     names = [e for e, _ in events]
-    assert names[-2:] == ["sources", "done"] and set(names[:-2]) == {"delta"} and len(names) > 3
+    assert names[0] == "meta" and names[-3:] == ["view", "sources", "done"] and len(names) > 5
+    assert set(names[1:-3]) == {"delta"}
     text = "".join(json.loads(d)["text"] for e, d in events if e == "delta")
     assert "2490 EUR" in text and text.startswith("Der Listenpreis")
-    assert json.loads(events[-2][1]) == [{"n": 1, "doc_id": "LABO-288", "title": "LABO-288 — Labofrost LR 288"}]
+    [source] = json.loads(events[-2][1])
+    assert (source["n"], source["doc_id"], source["title"]) == (1, "LABO-288", "LABO-288 — Labofrost LR 288")
+    assert json.loads(events[0][1]) == {"lang": "de", "query": "Was kostet labo-288?"}
     assert httpx.get(server + "/api/ask", timeout=10).status_code == 400
 
 
@@ -97,7 +100,7 @@ def test_page_is_self_contained(server):
     import httpx
 
     html = httpx.get(server + "/", timeout=10).text
-    assert "<script>" in html and "EventSource" in html
+    assert "<script>" in html and 'fetch("api/ask"' in html
     assert "http://" not in html and "https://" not in html  # no CDN: works offline
 
 
