@@ -144,7 +144,10 @@ class CatalogView:
         return next((u for p in self.catalog if (u := p.units.get(name)) and canonical_unit(u) == want), unit)
 
     def header(self, names: Sequence[str]) -> list[dict[str, Any]]:
-        return [{"name": n, "label": self.schema[n].label(self.lang)} for n in names]
+        return [
+            {"name": n, "label": self.schema[n].label(self.lang), "numeric": self.schema[n].kind == "number"}
+            for n in names
+        ]
 
     def row(self, product: Any, names: Sequence[str]) -> dict[str, Any]:
         label = self.catalog.label(product)

@@ -27,6 +27,7 @@ from paths import ARTIFACTS, EXAMPLES, SHARED  # noqa: E402
 from ragkit.apps.catalog.bot import CatalogBot  # noqa: E402
 from ragkit.apps.catalog.catalog import load_catalog  # noqa: E402
 from ragkit.apps.web import create_app  # noqa: E402
+from ragkit.apps.web_view import MISSING  # noqa: E402
 from ragkit.config import load_pipeline, parse_pipeline  # noqa: E402
 from ragkit.pipeline import RAG  # noqa: E402
 from ragkit.testing import FakeEmbedder, FakeGenerator  # noqa: E402
@@ -146,9 +147,9 @@ def until(page, expression: str, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
 
 
 def priced(bot: CatalogBot, k: int = 2) -> list[Any]:
@@ -342,10 +343,15 @@ def test_500_matches_page_with_show_more_and_catalog_html_is_text(big, page):
     assert page.evaluate("window.pwned") is None
     assert page.locator("img").count() == 0
     energy = page.locator("thead button[data-col=energy_kwh_per_day]")
-    assert energy.count() == 1
+    col = [h.get_attribute("data-col") for h in table.locator("thead th button").all()].index("energy_kwh_per_day")
+    for _ in range(2):  # ascending, then descending: products without the value stay last
+        energy.click()
+        column = [c.split("\t")[col + 1] for c in table.locator("tbody tr").all_inner_texts()]
+        assert column[:260] == ["1.5 kWh per day"] * 260 and column[260:] == [MISSING] * 260
     cells = page.locator("tbody tr").all_inner_texts()
     assert any("—" in c for c in cells) and not any(re.search(r"\b(None|null|undefined|NaN)\b", c) for c in cells)
-    shot(page, "web_big_filter.png")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "web_big_filter.png", full_page=False)
 
 
 class ScriptedAnswerer:

@@ -135,7 +135,7 @@ function table(view, caption) {
       if (r.winner) name.append(el("span", "badge", t("winner")));
       tr.append(name);
       r.cells.forEach((c, i) => {
-        const td = el("td", c.sort && typeof c.sort[1] === "number" ? "num" : "", c.text);
+        const td = el("td", view.header[i].numeric ? "num" : "", c.text);
         if (r.winner && view.header[i].name === view.attribute) td.classList.add("win");
         tr.append(td);
       });
@@ -152,7 +152,10 @@ function table(view, caption) {
     b.setAttribute("aria-label", t("sort") + " " + h.label);
     b.addEventListener("click", () => {
       sorted = { col: i, dir: sorted.col === i ? -sorted.dir : 1 };
-      rows.sort((a, c) => sorted.dir * compareRows(a, c, i));
+      rows.sort((a, c) => {  // products without the value stay last either way
+        const x = a.cells[i].sort === null, y = c.cells[i].sort === null;
+        return x || y ? Number(x) - Number(y) : sorted.dir * compareRows(a, c, i);
+      });
       for (const o of head.querySelectorAll("th")) o.removeAttribute("aria-sort");
       th.setAttribute("aria-sort", sorted.dir > 0 ? "ascending" : "descending");
       fill();
