@@ -73,7 +73,8 @@ def build_beir(
     seed: int = 13,
     answerable_only: bool = True,
 ) -> Path:
-    """Write a BEIR dataset (question → gold passages) from ``passages.jsonl`` + ``qa.jsonl`` (SQuAD/HotpotQA rag layout)."""
+    """Write a BEIR dataset (question → gold passages) from ``passages.jsonl`` + ``qa.jsonl`` (the SQuAD/HotpotQA
+    rag layout)."""
     out = Path(out)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     docs = [row for _, row in read_jsonl(Path(passages))]
