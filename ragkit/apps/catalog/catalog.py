@@ -137,8 +137,8 @@ class Catalog:
             parts.append(f"Type: {p.category}.")
         for a in self.schema.stored():
             value = p.values.get(a.name)
-            if value is None or a.role:
-                continue
+            if value is None or value is False or a.role or not a.config.describe:
+                continue  # what the summary leaves out stays filterable; the text is for search and the index
             shown = fmt(value) if a.kind == "number" else a.value_label(value, "en")
             unit = a.unit_label(p.units.get(a.name) or a.unit, "en")
             parts.append(f"{a.label('en').capitalize()}: {shown}{' ' + unit if unit else ''}.")

@@ -141,9 +141,9 @@ def _filter_plan(u: Understanding, catalog: Catalog, asked: list[str]) -> Plan:
         base.update(sort_by=sort_by, descending=u.way == "higher")
     if u.count:
         base["count_only"] = True
-    generic = u.categories is not None and len(u.categories) * 3 > max(3, len(catalog.categories()))
-    advice = any(w in u.question.lower() for w in ADVICE)
-    constrained = where or alternatives or ents.makers or sort_by or (u.categories and not (advice and generic))
+    if u.units:
+        base["in_units"] = u.units
+    constrained = where or alternatives or ents.makers or sort_by or (u.categories and not advice_only(u, catalog))
     if not constrained:
         if u.lacking:
             return Plan("lacking")
@@ -156,10 +156,18 @@ def _filter_plan(u: Understanding, catalog: Catalog, asked: list[str]) -> Plan:
     return Plan("tools", [Call("filter_products", {**base, **({"where": where} if where else {})})])
 
 
+def advice_only(u: Understanding, catalog: Catalog) -> bool:
+    """An advice question ("which fridge suits solvents?") naming at most a broad kind of product: the descriptions,
+    not a filter, answer it."""
+    broad = u.categories is None or len(u.categories) * 3 > max(3, len(catalog.categories()))
+    plain = not (u.conditions or u.values or u.flags or u.entities.makers or u.way or u.count)
+    return broad and plain and any(w in u.question.lower() for w in ADVICE)
+
+
 def id_fast_path(u: Understanding, catalog: Catalog) -> bool:
     """Whether every product the question names is named by its exact id (those answer without a model)."""
     mentions = u.entities.products
     return bool(mentions) and not u.entities.unknown and all(catalog.get(m.text) is not None for m in mentions)
 
 
-__all__ = ["Call", "Plan", "Kind", "rule_plan", "id_fast_path", "where_of"]
+__all__ = ["Call", "Plan", "Kind", "rule_plan", "id_fast_path", "advice_only", "where_of"]

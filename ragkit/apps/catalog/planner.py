@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
-from ragkit.apps.catalog.plan import Call, Plan
+from ragkit.apps.catalog.plan import Call, Plan, advice_only
 from ragkit.apps.catalog.understand import Understanding
 from ragkit.types import Message
 
@@ -201,9 +201,11 @@ class ModelPlanner:
                         }
                     )
                 )
-        calls.append(obj({"tool": {"const": "search_text"}}))
+        if not asked:  # search_text is for questions no attribute answers
+            calls.append(obj({"tool": {"const": "search_text"}}))
         calls.append(obj({"tool": {"const": "cannot_answer"}, "reason": {"enum": REASONS}}))
-        if products:  # a question about named products is answered about them, not by a search of the catalog
+        if products or advice_only(u, self.catalog):
+            # A question about named products is answered about them; an advice question by the descriptions.
             return obj({"calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1, "maxItems": 3}})
         # Filters come from what the question names: its categories, makers, numbers and values.
         cats = u.categories or []
@@ -227,6 +229,8 @@ class ModelPlanner:
         props["sort_by"] = {"enum": [*ranked, None]}
         props["descending"] = {"const": u.way == "higher"} if u.way else {"type": "boolean"}
         props["count_only"] = {"type": "boolean"}
+        if u.units:
+            props["in_units"] = {"type": "array", "items": {"enum": u.units}, "maxItems": len(u.units)}
         calls.insert(0, obj(props))
         return obj({"calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1, "maxItems": 3}})
 
@@ -251,16 +255,17 @@ class ModelPlanner:
         calls: list[Call] = []
         units = {c.value: c.unit for c in u.conditions}
         shown = [a for a in u.asked() if a in self.schema]
-        for c in raw:
-            tool = c.get("tool")
-            if tool == "cannot_answer":
-                reason = c.get("reason")
-                kind = {"unknown product": "not_found", "unknown maker": "unknown_maker"}.get(reason, "lacking")
-                if kind == "not_found" and not u.entities.unknown:
-                    kind = "unclear"
-                return Plan(kind, source="model")  # type: ignore[arg-type]
-            if tool == "search_text":
+        tools = [c for c in raw if c.get("tool") not in ("cannot_answer", "search_text")]
+        if not tools:  # the model says the catalog cannot answer, or that only the descriptions can
+            c = raw[0]
+            if c.get("tool") == "search_text":
                 return Plan("free", source="model")
+            kind = {"unknown product": "not_found", "unknown maker": "unknown_maker"}.get(c.get("reason"), "lacking")
+            if kind == "not_found" and not u.entities.unknown:
+                kind = "unclear"
+            return Plan(kind, source="model")  # type: ignore[arg-type]
+        for c in tools:
+            tool = c["tool"]
             if tool in ("get_product_specs", "get_price"):
                 for pid in handles.get(c["product"], []):
                     args: dict[str, Any] = {"product": pid}
@@ -271,29 +276,34 @@ class ModelPlanner:
                 ids = list(dict.fromkeys(pid for h in c["products"] for pid in handles.get(h, [])))
                 calls.append(Call("compare", {"products": ids, "attribute": c["attribute"], "prefer": c["prefer"]}))
             elif tool == "filter_products":
-                where: list[dict[str, Any]] = []
-                alternatives: list[dict[str, Any]] = []
-                for w in c.get("where", []):
-                    cond = dict(w)
-                    a = self.schema[cond["attribute"]]
-                    if a.config.unit_column and isinstance(cond["value"], (int, float)) and units.get(cond["value"]):
-                        cond["unit"] = units[cond["value"]]
-                    read = next((q for q in u.conditions if q.value == cond["value"] and q.op == "="), None)
-                    if read is not None and len(read.attributes) > 1 and not alternatives:
-                        # "Which one holds 264 litres?": the value may be any attribute with that unit; ask each.
-                        alternatives = [{**cond, "attribute": name} for name in read.attributes]
-                    else:
-                        where.append(cond)
-                args = {
-                    k: c[k] for k in ("category", "manufacturer", "sort_by", "descending", "count_only") if c.get(k)
-                }
-                show = [a for a in shown if a != args.get("sort_by")]
-                if show:
-                    args["show"] = show
-                for alt in alternatives or [None]:
-                    conds = where + ([alt] if alt else [])
-                    calls.append(Call("filter_products", {**args, **({"where": conds} if conds else {})}))
-        return Plan("tools", calls, source="model")
+                calls += self._filters(c, u, units, shown)
+        unique = {json.dumps(c.as_dict(), sort_keys=True): c for c in calls}  # a call asked twice runs once
+        return Plan("tools", list(unique.values()), source="model")
+
+    def _filters(self, c: dict[str, Any], u: Understanding, units: dict[float, str], shown: list[str]) -> list[Call]:
+        """One filter call, or one per attribute when a number may belong to several ("holds 264 litres")."""
+        where: list[dict[str, Any]] = []
+        alternatives: list[dict[str, Any]] = []
+        for w in c.get("where", []):
+            cond = dict(w)
+            a = self.schema[cond["attribute"]]
+            if a.config.unit_column and isinstance(cond["value"], (int, float)) and units.get(cond["value"]):
+                cond["unit"] = units[cond["value"]]
+            read = next((q for q in u.conditions if q.value == cond["value"] and q.op == "="), None)
+            if read is not None and len(read.attributes) > 1:
+                if not alternatives:
+                    alternatives = [{**cond, "attribute": name} for name in read.attributes]
+            elif cond not in where:
+                where.append(cond)
+        keys = ("category", "manufacturer", "sort_by", "descending", "count_only", "in_units")
+        args = {k: c[k] for k in keys if c.get(k)}
+        show = [a for a in shown if a != args.get("sort_by")]
+        if show:
+            args["show"] = show
+        return [
+            Call("filter_products", {**args, **({"where": conds} if (conds := where + ([alt] if alt else [])) else {})})
+            for alt in alternatives or [None]
+        ]
 
 
 __all__ = ["ModelPlanner", "REASONS"]

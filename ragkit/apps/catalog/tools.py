@@ -134,6 +134,8 @@ class CatalogTools:
         category: Sequence[str] | None = None,
         manufacturer: Sequence[str] | None = None,
         where: Sequence[Any] = (),
+        in_units: Sequence[str] = (),
+        ranked: Sequence[str] = (),
     ) -> dict[str, Any]:
         """The filter DSL of these constraints (a Qdrant payload filter); ``ValueError`` names a contradiction."""
         spec: dict[str, Any] = {}
@@ -182,16 +184,27 @@ class CatalogTools:
                     "no product can match"
                 )
             if c.unit:
-                written = {u for p in self.catalog if (u := p.units.get(c.attribute))}
-                want = canonical_unit(c.unit)
-                same = sorted(
-                    u
-                    for u in written
-                    if canonical_unit(u) == want or ("/" not in want and canonical_unit(u).split("/")[0] == want)
-                )
-                spec[f"{c.attribute}_unit"] = {"any": same or [c.unit]}
+                spec[f"{c.attribute}_unit"] = {"any": self._written_units(c.attribute, [c.unit])}
+        # Units named without a number ("priced in EUR") keep the ranked or compared values in those units.
+        for name in dict.fromkeys([*ranked, *(getattr(c, "attribute", None) or c.get("attribute") for c in where)]):
+            a = self.schema.get(name) if name else None
+            if in_units and a is not None and a.config.unit_column and f"{name}_unit" not in spec:
+                spec[f"{name}_unit"] = {"any": self._written_units(name, in_units)}
         parse_filter(spec)  # the validation every store applies
         return spec
+
+    def _written_units(self, attribute: str, units: Sequence[str]) -> list[str]:
+        """The unit strings as the data write them ("EUR", "KwH/day") for canonical or written units."""
+        written = {u for p in self.catalog if (u := p.units.get(attribute))}
+        out = set()
+        for unit in units:
+            want = canonical_unit(unit)
+            out |= {
+                u
+                for u in written
+                if canonical_unit(u) == want or ("/" not in want and canonical_unit(u).split("/")[0] == want)
+            }
+        return sorted(out) or list(units)
 
     async def search_products(self, spec: Mapping[str, Any], query: str = "product") -> list[Product]:
         """Every product whose indexed record passes ``spec`` (run as a Qdrant payload filter)."""
@@ -216,11 +229,18 @@ class CatalogTools:
         limit: int = 10,
         count_only: bool = False,
         show: list[str] | None = None,
+        in_units: list[str] | None = None,
     ) -> dict[str, Any]:
         """Products matching every condition, from the indexed catalog; sorted when ``sort_by`` is given (products
         without that value last). Prices in several currencies (or other per-row units) are ranked per unit."""
         try:
-            spec = self.compile_filter(category=category, manufacturer=manufacturer, where=where or ())
+            spec = self.compile_filter(
+                category=category,
+                manufacturer=manufacturer,
+                where=where or (),
+                in_units=in_units or (),
+                ranked=[sort_by] if sort_by else [],
+            )
         except (ValueError, ConfigError) as e:
             return {"error": "invalid_filter", "message": str(e)}
         found = await self.search_products(spec)
@@ -305,9 +325,10 @@ class CatalogTools:
             limit=10,
             count_only=False,
             show=None,
+            in_units=None,
         ):
             return await self.filter_products(
-                category, manufacturer, where, sort_by, descending, limit, count_only, show
+                category, manufacturer, where, sort_by, descending, limit, count_only, show, in_units
             )
 
         async def search_text(query, top_k=3):  # type: ignore[no-untyped-def]
@@ -332,6 +353,7 @@ class CatalogTools:
             "limit": typing.Annotated[int, Field(ge=1, le=100)],
             "count_only": bool,
             "show": opt[list[attrs]],
+            "in_units": opt[list[str]],
             "return": dict,
         }
         search_text.__annotations__ = {
@@ -352,7 +374,8 @@ class CatalogTools:
             "    where: Conditions on attributes (op is <, <=, =, >=, > or != for yes/no).\n"
             "    sort_by: Attribute to sort by.\n    descending: Sort from the highest value.\n"
             "    limit: Most products returned.\n    count_only: Only the number of matches matters.\n"
-            "    show: Attributes to show for each product.",
+            "    show: Attributes to show for each product.\n"
+            "    in_units: Keep only values in these units (currencies …) of the attributes filtered or sorted by.",
             search_text: "Search the product descriptions.\n\nArgs:\n    query: What to look for.\n"
             "    top_k: How many passages.",
         }

@@ -17,7 +17,7 @@ from ragkit.apps.catalog.catalog import Catalog
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
-from ragkit.apps.catalog.units import Quantity, find_quantities, parse_number
+from ragkit.apps.catalog.units import UNIT_WORDS, Quantity, find_quantities, parse_number
 from ragkit.language import Lang, is_german
 
 Op = Literal["<", "<=", "=", ">=", ">"]
@@ -163,6 +163,7 @@ TOPICS: dict[str, list[str]] = {
     "discount": ["discount", "rabatt"],
     "certification": ["certification", "certificate", "zertifikat"],
 }
+_BARE = re.compile(r"(?<![\w.,/-])[-−]?\d+(?:[.,]\d+)?(?![\w/*#-]|[.,]\d)")
 _BETWEEN = re.compile(r"\b(?:between|zwischen)\s+([-−]?\d+(?:[.,]\d+)?)\s*\w*\s+(?:and|und)\s+", re.IGNORECASE)
 
 
@@ -192,6 +193,7 @@ class Understanding:
     conditions: list[Condition] = field(default_factory=list)
     values: list[tuple[str, str]] = field(default_factory=list)
     flags: list[tuple[str, bool]] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)  # units named without a number ("priced in EUR")
     categories: list[str] | None = None
     count: bool = False
     listing: bool = False
@@ -215,6 +217,7 @@ class Understanding:
             ("more_or_less", f"{self.way} {self.way_attribute or ''}".strip() if self.way else None),
             ("numbers", [f"{c.text} ({c.op}) -> {'/'.join(c.attributes)}" for c in self.conditions]),
             ("values", [f"{a}={v}" for a, v in self.values] + [f"{a}={'yes' if b else 'no'}" for a, b in self.flags]),
+            ("units", self.units),
             ("categories", self.categories),
             ("makers", self.entities.maker_values()),
             ("count", self.count),
@@ -266,6 +269,29 @@ class Reader:
         return idx
 
     @cached_property
+    def unit_words(self) -> PhraseIndex[tuple[str, ...]]:
+        """Words for the units that vary per row (currencies, kW vs kWh/day), to read "priced in EUR"."""
+        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
+        varying = {u for a in self.schema.stored() if a.config.unit_column for u in a.units}
+        for canon, words in UNIT_WORDS.items():
+            if canon in varying:
+                for w in words:
+                    if len(w) > 1 and w not in ("in", "l"):
+                        idx.add(w, ("unit", canon))
+        for unit in varying:
+            idx.add(unit, ("unit", unit))
+        return idx
+
+    def _bare_numbers(self, question: str, toks: list[Token], taken: set[int]) -> list[Quantity]:
+        """Numbers without a unit that no name or quantity holds ("cost less than 1000")."""
+        out = []
+        for m in _BARE.finditer(question):
+            ks = [k for k, t in enumerate(toks) if m.start() <= t.start < m.end()]
+            if ks and not set(ks) & taken:
+                out.append(Quantity(m.start(), m.end(), m.group(0), m.group(0), parse_number(m.group(0)), ""))
+        return out
+
+    @cached_property
     def covered_topics(self) -> set[str]:
         """Topics some schema attribute answers: one of the topic's words is an attribute's label or synonym."""
         phrases = {p for p, _ in self.schema.attribute_phrases()} | {p for p, _, _ in self.schema.direction_phrases()}
@@ -285,6 +311,8 @@ class Reader:
         quantities = find_quantities(question)
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
         ents = self.resolver.find(question, toks, skip=qspan)
+        quantities += self._bare_numbers(question, toks, ents.taken | qspan)
+        qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
         u = Understanding(question, lang, ents)
         taken = ents.taken | qspan
         found = longest_first(self.phrases.find(toks), taken)
@@ -317,6 +345,10 @@ class Reader:
         u.categories = ents.category_values()
         tied = {(c.i, c.j) for c in cat_spans}
         self._attributes(u, found, toks, tied)
+        u.units = [
+            m.payload[1]
+            for m in longest_first(self.unit_words.find(toks), taken | {k for m in found for k in range(m.i, m.j)})
+        ]
         self._conditions(u, question, toks, quantities, found)
         u.unknown_makers = [
             w for w in ents.unknown_makers if tokenize(w) and tokenize(w)[0].norm not in self.vocabulary
@@ -377,8 +409,11 @@ class Reader:
             op: Op = next((o for j, o in comparators if j == first or j == first - 1), "=")  # type: ignore[assignment]
             after = next((o for j, o in comparators if j > last - 1 and j <= last + 2 and o == ">="), None)
             op = after or op  # type: ignore[assignment]
-            candidates = self.schema.by_unit(q.unit)
+            numeric = [a.name for a in self.schema.stored() if a.kind == "number"]
+            candidates = self.schema.by_unit(q.unit) if q.unit else numeric
             named = [a for a in (*u.attributes, *u.weak_attributes) if a in candidates]
+            if not q.unit and not named:
+                continue  # a number with no unit and no attribute named is not a condition
             if op != "=":
                 named = named or [a for a in u.tied_attributes if a in candidates]
             if named:
