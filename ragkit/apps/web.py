@@ -3,8 +3,9 @@
 ``GET /`` is the page (``ragkit/apps/static``: its script and style are inlined and allowed by hash, no CDN).
 ``POST /api/ask`` with ``{"q": …, "history": [{"role", "content"}, …]}`` (or ``GET /api/ask?q=…`` without history)
 streams, as server-sent events: ``meta`` (``{"lang", "query"}``: the UI language the question is in and the
-question as it was asked of the answerer), ``delta`` events (``{"text": …}``), one ``view`` event (cards and tables,
-``ragkit.apps.web_view``), one ``sources`` event (``{"n", "doc_id", "title", "snippet", "terms"}`` each) and
+question as it was asked of the answerer), ``delta`` events (``{"text": …}``), one ``view`` event (cards and
+tables: the reply's ``metadata["views"]``, else ``ragkit.apps.web_view``), one ``sources`` event (``{"n", "doc_id",
+"title", "snippet", "terms"}`` each) and
 ``done`` (``{"intent", "model", "checks", "flags", "kept"}``: checks being ``{"unsupported", "removed",
 "withdrawn"}``, flags the claims to mark in the answer with why, kept how many history messages fitted the budget);
 a failure becomes an ``error`` event. ``POST /api/filter`` runs a filter table again (a chip removed).
@@ -192,7 +193,8 @@ def create_app(
                             yield _event("delta", {"text": delta.text})
                         if delta.reply is not None:
                             final = delta.reply
-                views = await web_view.views_of(final, answerer, lang)
+                meta = getattr(final, "metadata", {}) or {}
+                views = meta.get("views") or await web_view.views_of(final, answerer, lang)
             except RagkitError as e:
                 log.warning("answer failed: %s: %s", type(e).__name__, scrub(str(e)))
                 yield _event("error", {"message": scrub(f"{type(e).__name__}: {e}")})
@@ -203,7 +205,6 @@ def create_app(
                 return
             yield _event("view", views)
             yield _event("sources", web_view.sources_view(final, asked))
-            meta = getattr(final, "metadata", {}) or {}
             yield _event(
                 "done",
                 {
