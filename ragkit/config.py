@@ -63,13 +63,12 @@ TOP_LEVEL |= {"grounding", "abstention"}  # answer checks: ragkit.answer.groundi
 
 
 def _settings_models() -> dict[str, type[ComponentConfig]]:
+    from ragkit.answer.abstention import AbstentionConfig
     from ragkit.answer.conversation import ConversationSettings
+    from ragkit.answer.grounding import GroundingConfig
     from ragkit.answer.response_cache import ResponseCacheSettings
     from ragkit.generate.routed import RoutedGeneratorConfig
     from ragkit.retry import RetryConfig
-
-    from ragkit.answer.abstention import AbstentionConfig
-    from ragkit.answer.grounding import GroundingConfig
 
     extra = {"conversation": ConversationSettings, "response_cache": ResponseCacheSettings}
     extra |= {"grounding": GroundingConfig, "abstention": AbstentionConfig}
@@ -178,7 +177,9 @@ def _validate_block(
     if not isinstance(block, Mapping):
         problems.append(
             Problem(
-                fmt_path(path), line_for(lines, path), f"expected a mapping with a 'type' key, got {type(block).__name__}"
+                fmt_path(path),
+                line_for(lines, path),
+                f"expected a mapping with a 'type' key, got {type(block).__name__}",
             )
         )
         return None
@@ -200,7 +201,8 @@ def _validate_block(
         return None
     model = getattr(cls, "Config", None)
     if model is None:
-        problems.append(Problem(fmt_path(path), line_for(lines, path), f"{role} type {type_name!r} has no Config model"))
+        message = f"{role} type {type_name!r} has no Config model"
+        problems.append(Problem(fmt_path(path), line_for(lines, path), message))
         return None
     try:
         config = model.model_validate(options)

@@ -117,7 +117,10 @@ def test_csv_custom_columns(tmp_path):
     assert [(e.line, "empty" in e.message) for e in report.errors] == [(3, True)]
 
 
-BAD_JSONL = '{"id": 1, "text": "good"}\n{"id": 2, "text": "broken"\n[1, 2]\n{"id": 3}\n{"id": 1, "text": "dup"}\n{"id": 4, "text": "fine"}\n'
+BAD_JSONL = (
+    '{"id": 1, "text": "good"}\n{"id": 2, "text": "broken"\n[1, 2]\n{"id": 3}\n'
+    '{"id": 1, "text": "dup"}\n{"id": 4, "text": "fine"}\n'
+)
 
 
 def test_bad_jsonl_lines_raise_with_file_and_line(tmp_path):

@@ -9,6 +9,7 @@ from importlib.util import find_spec
 import numpy as np
 import pytest
 from fp32_bert import NumpyBert  # noqa: E402
+from pydantic import ValidationError
 
 from ragkit import registry
 from ragkit.errors import ConfigError
@@ -170,9 +171,9 @@ def test_config_registry_and_threads():
     assert cls is OnnxMiniLMEmbedder
     emb = cls.from_config(cls.Config(intra_op_threads=2, batch_size=8))
     assert emb.max_batch == 8 and emb.id == "minilm-l6-v2-int8-fused" and emb.dim == 384
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         cls.Config(intra_op_threads=0)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         cls.Config(threads=2)
     with pytest.raises(Exception, match="graph"):
         cls.Config(graph="fp16")

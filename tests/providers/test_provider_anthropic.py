@@ -17,7 +17,7 @@ from provider_fixtures import (  # noqa: F401  (fake_server is a fixture)
     anthropic_usage,
     built,
     close_built,
-    fake_server,
+    fake_server,  # noqa: F401 (a fixture, used by name)
     json_response,
     sse_response,
 )
@@ -64,7 +64,7 @@ async def api_key(monkeypatch):
 
 
 @pytest.fixture
-def server(fake_server):
+def server(fake_server):  # noqa: F811 (the imported fixture)
     fake_server.default("POST", MESSAGES, hello)
     return fake_server
 

@@ -16,7 +16,7 @@ from provider_fixtures import (  # noqa: F401  (fake_server is a fixture)
     FakeSleep,
     built,
     close_built,
-    fake_server,
+    fake_server,  # noqa: F401 (a fixture, used by name)
     json_response,
     openai_chunks,
     openai_completion,
@@ -78,7 +78,7 @@ async def api_key(monkeypatch):
 
 
 @pytest.fixture
-def server(fake_server):
+def server(fake_server):  # noqa: F811 (the imported fixture)
     fake_server.default("POST", CHAT, hello)
     fake_server.default("POST", EMBED, hashed_vectors)
     return fake_server
@@ -322,7 +322,8 @@ async def test_tool_message_without_call_id_is_rejected_before_sending(server):
         (
             400,
             openai_error(
-                "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.",
+                "This model's maximum context length is 128000 tokens. "
+                "However, your messages resulted in 130000 tokens.",
                 code="context_length_exceeded",
             ),
             {},
