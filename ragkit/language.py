@@ -56,8 +56,8 @@ UNDETERMINED = "und"  # ISO 639-2 code for "undetermined": a language this detec
 
 
 def detect_language(text: str) -> str | None:
-    """"en" or "de" by word votes (umlauts/ß break ties towards German), ``UNDETERMINED`` for text mostly outside
-    the Latin script, None when a Latin text gives no evidence either way (ids, numbers, names)."""
+    """English ("en") or German ("de") by word votes (umlauts/ß break ties towards German); ``UNDETERMINED`` for
+    text mostly outside the Latin script; None when a Latin text gives no evidence either way (ids, numbers, names)."""
     words = [w.lower() for w in _WORD.findall(text)]
     de = sum(w in _GERMAN_WORDS for w in words)
     en = sum(w in _ENGLISH_WORDS for w in words)
