@@ -237,8 +237,7 @@ def _smol_available() -> bool:
     try:
         from ragkit.local_models import resolve_gguf
 
-        resolve_gguf("smollm2-135m-instruct")
-        return True
+        return resolve_gguf("smollm2-135m-instruct").is_file()
     except Exception:
         return False
 
@@ -253,7 +252,12 @@ def test_a_real_local_model_plans_under_the_grammar(shared):
             **config.dump(),
             "generators": {
                 "local": {"type": "llamacpp"},
-                "planner": {"type": "llamacpp", "n_ctx": 4096, "prefix_cache": True},
+                "planner": {
+                    "type": "llamacpp",
+                    "model": "smollm2-135m-instruct",
+                    "n_ctx": 4096,
+                    "prefix_cache": True,
+                },
             },
         }
     )

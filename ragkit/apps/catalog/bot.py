@@ -137,8 +137,9 @@ class CatalogBot:
             async for delta in self._free(question, u, plan, history, generator):
                 yield delta
             return
-        text, sources, calls = await self._run(plan, u)
+        text, sources, calls, results = await self._run(plan, u)
         meta = self._meta(u, plan, calls, t0)
+        meta["tool_results"] = results  # what the answer was written from, for views that show more of it
         meta["claims"] = self.checker(text)
         for piece in re.findall(r"\S+\s*|\s+", text):
             yield Delta(text=piece)
@@ -176,7 +177,9 @@ class CatalogBot:
             return rules
         return plan
 
-    async def _run(self, plan: Plan, u: Understanding) -> tuple[str, list[Hit], list[dict[str, Any]]]:
+    async def _run(
+        self, plan: Plan, u: Understanding
+    ) -> tuple[str, list[Hit], list[dict[str, Any]], list[dict[str, Any]]]:
         """Run the plan's calls in parallel and write the answer from their results."""
         results: list[dict[str, Any]] = []
         calls: list[dict[str, Any]] = []
@@ -193,7 +196,7 @@ class CatalogBot:
                     result = {"error": "tool_error", "message": m.content}
                 results.append(result)
                 calls.append({"tool": c.tool, "args": c.args, "error": rec.error, "seconds": round(rec.duration_s, 4)})
-        return (*self._write(plan, u, results), calls)
+        return (*self._write(plan, u, results), calls, results)
 
     def _write(self, plan: Plan, u: Understanding, results: list[dict[str, Any]]) -> tuple[str, list[Hit]]:
         r = Renderer(self.catalog, u.lang, self.settings.max_listed)

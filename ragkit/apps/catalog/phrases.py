@@ -155,7 +155,12 @@ def model_like(tokens: Sequence[Token]) -> bool:
         return True
     has_digit = any(t.norm.isdigit() for t in tokens)
     codes = [t for t in tokens if not t.norm.isdigit()]
-    return has_digit and bool(codes) and all(t.word.isupper() and len(t.word) <= 5 for t in codes)
+    return has_digit and bool(codes) and all(_code(t.word) for t in codes)
+
+
+def _code(word: str) -> bool:
+    """A short letter code as model names use them: "SW", "KE", "LKUv" (two capitals or more), not "Liter"."""
+    return len(word) <= 6 and (word.isupper() or sum(ch.isupper() for ch in word) >= 2)
 
 
 def windows(toks: Sequence[Token], taken: set[int], longest: int = 3) -> Iterator[tuple[int, int]]:

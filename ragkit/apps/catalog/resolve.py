@@ -147,8 +147,14 @@ class Resolver:
     # Finding ---------------------------------------------------------------------------------------------------
 
     def find(self, text: str, toks: Sequence[Token] | None = None, skip: set[int] | None = None) -> Entities:
-        """Every product, maker and category ``text`` names; tokens in ``skip`` (quantities) are not names."""
+        """Every product and maker ``text`` names; tokens in ``skip`` (quantities) are not names."""
         toks = list(toks if toks is not None else tokenize(text))
+        out = self.find_names(text, toks, skip)
+        self.find_rest(text, toks, out, skip)
+        return out
+
+    def find_names(self, text: str, toks: Sequence[Token], skip: set[int] | None = None) -> Entities:
+        """The products named exactly (by any of their names) and the makers."""
         out = Entities()
         skip = set(skip or ())
         maker_matches = longest_first(self.makers.find(toks), skip)
@@ -161,9 +167,12 @@ class Resolver:
             out.taken |= set(range(i, j))
         out.makers = [m for m in maker_matches if not set(range(m.i, m.j)) & out.taken]
         out.taken |= {k for m in out.makers for k in range(m.i, m.j)}
-        self._fuzzy(text, toks, out, skip)
-        out.unknown_makers = self._unknown_makers(toks, out)
         return out
+
+    def find_rest(self, text: str, toks: Sequence[Token], out: Entities, skip: set[int] | None = None) -> None:
+        """Misspelt product names, unknown product names and unknown makers, outside ``skip`` (quantities)."""
+        self._fuzzy(text, toks, out, set(skip or ()))
+        out.unknown_makers = self._unknown_makers(toks, out)
 
     def narrow(self, ids: list[str], span: Sequence[Token], makers: Sequence[Match[frozenset[str]]]) -> list[str]:
         """Of the products sharing a name, those spelt exactly as written, then those by a maker the text names."""
@@ -183,16 +192,23 @@ class Resolver:
             pool = self._by_digits.get(digits, set())
             if makers:
                 pool = {pid for pid in pool if self.catalog.products[pid].manufacturer in makers} or pool
+            # A misspelt maker or name word may stand before the code ("Labofrst LR 288"): try the span with it too.
+            starts = [i] + [k for k in (i - 1, i - 2) if k >= 0 and _name_word(toks, k, out.taken | skip, i)]
             scored = sorted(
-                ((max(similarity("".join(seq), "".join(k)) for k in self._keys[pid]), pid) for pid in pool),
+                (
+                    (max(similarity("".join(t.norm for t in toks[a:j]), "".join(k)) for k in self._keys[pid]), a, pid)
+                    for pid in pool
+                    for a in starts
+                ),
                 reverse=True,
             )
-            words = _span_text(text, toks, i, j)
             if scored and scored[0][0] >= self.threshold:
-                best = [pid for s, pid in scored if s >= scored[0][0] - 1e-9]
-                out.products.append(ProductMention(words, best, scored[0][0], i, j))
-                out.taken |= set(range(i, j))
+                top, a = scored[0][0], scored[0][1]
+                best = list(dict.fromkeys(pid for sc, start, pid in scored if sc >= top - 1e-9 and start == a))
+                out.products.append(ProductMention(_span_text(text, toks, a, j), best, top, a, j))
+                out.taken |= set(range(a, j))
                 continue
+            words = _span_text(text, toks, i, j)
             maker = next((m for m in out.makers if m.j == i), None)
             suggestions = self.suggest(words, maker=maker.payload if maker else None)
             name = _maker_name(toks, maker)
@@ -249,6 +265,17 @@ def _contains(seq: tuple[str, ...], part: tuple[str, ...]) -> bool:
 
 def _span_text(text: str, toks: Sequence[Token], i: int, j: int) -> str:
     return text[toks[i].word_start : toks[j - 1].word_end].strip(" ?!.,;:")
+
+
+def _name_word(toks: Sequence[Token], k: int, taken: set[int], first: int) -> bool:
+    """Whether token ``k`` starts a capitalised word of letters that runs up to the code at ``first``."""
+    words = {toks[x].word_start for x in range(k, first)}
+    return (
+        k not in taken
+        and (k == 0 or toks[k - 1].word_start != toks[k].word_start)
+        and all(toks[x].word[:1].isupper() and toks[x].norm.isalpha() for x in range(k, first))
+        and len(words) == first - k
+    )
 
 
 def _token_at(toks: Sequence[Token], pos: int) -> int:

@@ -208,7 +208,8 @@ class CatalogSchema:
             if a.kind not in ("text", "list") or not a.filterable or a.role:
                 continue
             for value in a.values:
-                out.add((fold(value), a.name, value))
+                if len(value) >= 3:  # a code such as "S" or "GE" is named by its configured words, not by itself
+                    out.add((fold(value), a.name, value))
                 for lang in LANGS:
                     out.update((fold(w), a.name, value) for w in a.config.values.get(value, {}).get(lang, []))
         return sorted(out, key=lambda p: (-len(p[0]), p[1]))

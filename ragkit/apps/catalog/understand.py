@@ -17,7 +17,7 @@ from ragkit.apps.catalog.catalog import Catalog
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
-from ragkit.apps.catalog.units import UNIT_WORDS, Quantity, find_quantities, parse_number
+from ragkit.apps.catalog.units import PERIODS, UNIT_WORDS, Quantity, canonical_unit, find_quantities, parse_number
 from ragkit.language import Lang, is_german
 
 Op = Literal["<", "<=", "=", ">=", ">"]
@@ -269,17 +269,28 @@ class Reader:
         return idx
 
     @cached_property
-    def unit_words(self) -> PhraseIndex[tuple[str, ...]]:
-        """Words for the units that vary per row (currencies, kW vs kWh/day), to read "priced in EUR"."""
+    def unit_index(self) -> PhraseIndex[tuple[str, ...]]:
+        """Unit words without a number: ("varying", u) for units that differ per row ("priced in EUR", "how many kWh
+        per day"), ("fixed", u) for an attribute's one unit ("how many litres"), ("period",) for "per day" alone."""
         idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
         varying = {u for a in self.schema.stored() if a.config.unit_column for u in a.units}
+        fixed = {canonical_unit(a.unit) for a in self.schema.stored() if a.unit and a.kind == "number"} - varying
+        for forms in PERIODS.values():
+            for form in forms:
+                idx.add(form.strip("/ "), ("period",))
         for canon, words in UNIT_WORDS.items():
-            if canon in varying:
+            words = tuple(w for w in words if len(w) > 2 or w in ("kw", "kg", "$", "€", "£"))
+            for unit in sorted(u for u in varying if u.split("/")[0] == canon):
                 for w in words:
-                    if len(w) > 1 and w not in ("in", "l"):
-                        idx.add(w, ("unit", canon))
-        for unit in varying:
-            idx.add(unit, ("unit", unit))
+                    period = unit.partition("/")[2]
+                    if not period:  # "in EUR"; a unit per day needs its period ("kWh per day")
+                        idx.add(w, ("varying", unit))
+                    for form in PERIODS.get(period, ()):
+                        idx.add(f"{w} {form.strip('/ ')}", ("varying", unit))
+            for unit in sorted(u for u in fixed if u.split("/")[0] == canon):
+                for w in words:
+                    if w.replace(" ", "").isalpha():  # "litres", "inches", "days"; never "l", "in", "°"
+                        idx.add(w, ("fixed", unit))
         return idx
 
     def _bare_numbers(self, question: str, toks: list[Token], taken: set[int]) -> list[Quantity]:
@@ -308,10 +319,18 @@ class Reader:
     def read(self, question: str) -> Understanding:
         toks = tokenize(question)
         lang: Lang = "de" if is_german(question) else "en"
-        quantities = find_quantities(question)
+        # Names first: a product name may hold what looks like a quantity ("Apex AICB 444 L", "Giostyle VC 2.6L").
+        ents = self.resolver.find_names(question, toks)
+        named = {k for m in ents.products for k in range(m.start, m.end)}
+        quantities = [
+            q
+            for q in find_quantities(question)
+            if not any(q.start <= t.start < q.end for k, t in enumerate(toks) if k in named)
+        ]
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
-        ents = self.resolver.find(question, toks, skip=qspan)
-        quantities += self._bare_numbers(question, toks, ents.taken | qspan)
+        self.resolver.find_rest(question, toks, ents, qspan)
+        unknown = {k for x in ents.unknown for k in range(x.start, x.end)}
+        quantities += self._bare_numbers(question, toks, ents.taken | qspan | unknown)
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
         u = Understanding(question, lang, ents)
         taken = ents.taken | qspan
@@ -341,14 +360,24 @@ class Reader:
             or not any(c.i <= m.i and m.j <= c.j and c.j - c.i > m.j - m.i for c in cat_spans)
         ]
         found.sort(key=lambda m: m.i)
-        ents.categories = cat_spans
+        # "no freezer part", "ohne Gefrierfach": a category phrase right after a negation excludes those categories.
+        negations = {m.j for m in found if m.payload == ("cue", "negation")}
+        negated = [c for c in cat_spans if c.i in negations or c.i - 1 in negations]
+        ents.categories = [c for c in cat_spans if c not in negated]
         u.categories = ents.category_values()
+        if negated:
+            excluded = frozenset().union(*(c.payload for c in negated))
+            base = u.categories if u.categories is not None else self.catalog.categories()
+            u.categories = [c for c in base if c not in excluded] or u.categories
         tied = {(c.i, c.j) for c in cat_spans}
         self._attributes(u, found, toks, tied)
-        u.units = [
-            m.payload[1]
-            for m in longest_first(self.unit_words.find(toks), taken | {k for m in found for k in range(m.i, m.j)})
-        ]
+        spans = taken | {k for m in found for k in range(m.i, m.j)}
+        for m in longest_first(self.unit_index.find(toks), spans):
+            kind = m.payload[0]
+            if kind == "varying" and m.payload[1] not in u.units:
+                u.units.append(m.payload[1])
+            if kind in ("varying", "fixed"):  # "how many litres", "kWh per day": the attribute measured in it
+                u.weak_attributes += [a for a in self.schema.by_unit(m.payload[1])[:1] if a not in u.weak_attributes]
         self._conditions(u, question, toks, quantities, found)
         u.unknown_makers = [
             w for w in ents.unknown_makers if tokenize(w) and tokenize(w)[0].norm not in self.vocabulary

@@ -55,6 +55,7 @@ _PER = {
     "charge": ("/charge", " per charge", " pro ladung"),
 }
 _ALIAS = {w: canon for canon, words in UNIT_WORDS.items() for w in words}
+PERIODS = _PER
 
 
 def fold(text: str) -> str:
@@ -174,6 +175,7 @@ def fmt(value: float | int | None) -> str:
 
 __all__ = [
     "UNIT_WORDS",
+    "PERIODS",
     "CURRENCIES",
     "Quantity",
     "fold",
