@@ -2,169 +2,22 @@
 units and how they compare, text values, "more"/"less", counting and listing, and attributes the catalog lacks.
 
 Nothing here knows a catalog's columns: every word comes from the schema (labels, synonyms, values, directions),
-the resolver (product, maker and category names) or the small generic tables below (question words in EN/DE and
-the attributes buyers commonly ask about, to notice when the catalog has none of them).
+the resolver (product, maker and category names) or the generic EN/DE question words (``words``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
 from ragkit.apps.catalog.units import PERIODS, UNIT_WORDS, Quantity, canonical_unit, find_quantities, parse_number
+from ragkit.apps.catalog.words import BARE_NUMBER, BETWEEN, COMPARATORS, CUES, QUESTION_WORDS, TOPICS, Op
 from ragkit.language import Lang, is_german
-
-Op = Literal["<", "<=", "=", ">=", ">"]
-_COMPARATORS: dict[str, list[str]] = {
-    ">=": [
-        "at least",
-        "minimum",
-        "min",
-        "from",
-        "or more",
-        "no less than",
-        "mindestens",
-        "ab",
-        "oder mehr",
-        "und mehr",
-    ],
-    ">": [
-        "more than",
-        "over",
-        "above",
-        "greater than",
-        "larger than",
-        "bigger than",
-        "exceeding",
-        "mehr als",
-        "über",
-        "größer als",
-        "höher als",
-        "oberhalb",
-    ],
-    "<=": [
-        "at most",
-        "maximum",
-        "max",
-        "up to",
-        "no more than",
-        "or less",
-        "höchstens",
-        "maximal",
-        "bis zu",
-        "bis",
-        "oder weniger",
-    ],
-    "<": [
-        "less than",
-        "under",
-        "below",
-        "smaller than",
-        "lower than",
-        "cheaper than",
-        "weniger als",
-        "unter",
-        "kleiner als",
-        "niedriger als",
-        "unterhalb",
-        "günstiger als",
-    ],
-}
-_CUES: dict[str, list[str]] = {
-    "count": ["how many", "number of", "count", "wie viele", "wieviele", "anzahl", "zahl der"],
-    "list": [
-        "which",
-        "list",
-        "show",
-        "what",
-        "are there",
-        "do you have",
-        "any",
-        "anything",
-        "all",
-        "welche",
-        "welcher",
-        "welches",
-        "zeig",
-        "zeige",
-        "gibt es",
-        "habt ihr",
-        "haben sie",
-        "liste",
-        "alle",
-        "irgendein",
-    ],
-    "compare": [
-        "compare",
-        "comparison",
-        "versus",
-        "vs",
-        "or",
-        "than",
-        "which of",
-        "vergleich",
-        "vergleiche",
-        "oder",
-        "als",
-        "welcher von",
-        "welches von",
-    ],
-    "negation": ["without", "no", "not", "lacking", "ohne", "kein", "keine", "keinen", "nicht"],
-}
-# What buyers commonly ask about; a topic whose words no schema attribute claims is one the catalog lacks.
-TOPICS: dict[str, list[str]] = {
-    "price": [
-        "price",
-        "cost",
-        "costs",
-        "how much does",
-        "how much is",
-        "expensive",
-        "cheap",
-        "cheaper",
-        "cheapest",
-        "preis",
-        "kostet",
-        "kosten",
-        "teuer",
-        "günstig",
-        "billig",
-        "was kostet",
-    ],
-    "warranty": ["warranty", "guarantee", "garantie", "gewährleistung"],
-    "weight": ["weight", "weigh", "weighs", "heavy", "gewicht", "wiegt", "schwer"],
-    "noise": ["noise", "noisy", "loud", "quiet", "decibel", "db", "lautstärke", "laut", "leise", "dezibel", "geräusch"],
-    "colour": ["colour", "color", "colours", "colors", "farbe", "farben", "in red", "in rot"],
-    "dimensions": [
-        "dimensions",
-        "dimension",
-        "measurements",
-        "depth",
-        "how deep",
-        "maße",
-        "abmessungen",
-        "tiefe",
-        "wie tief",
-    ],
-    "delivery": ["delivery", "delivery time", "shipping", "lead time", "lieferzeit", "lieferung", "versand"],
-    "stock": ["in stock", "availability", "lagerbestand", "auf lager", "lieferbar"],
-    "refrigerant": ["refrigerant", "kältemittel"],
-    "voltage": ["voltage", "volt", "spannung"],
-    "temperature": ["temperature", "temperature range", "how cold", "temperatur", "temperaturbereich", "wie kalt"],
-    "shelves": ["shelf", "shelves", "einlegeboden", "einlegeböden"],
-    "lock": ["lock", "lockable", "schloss", "abschließbar"],
-    "company": ["ceo", "founder", "headquarters", "geschäftsführer", "firmensitz"],
-    "discount": ["discount", "rabatt"],
-    "certification": ["certification", "certificate", "zertifikat"],
-}
-_BARE = re.compile(r"(?<![\w.,/-])[-−]?\d+(?:[.,]\d+)?(?![\w/*#-]|[.,]\d)")
-_BETWEEN = re.compile(r"\b(?:between|zwischen)\s+([-−]?\d+(?:[.,]\d+)?)\s*\w*\s+(?:and|und)\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -244,10 +97,10 @@ class Reader:
             idx.add(phrase, ("attr", name))
         for phrase, name, value in self.schema.value_phrases():
             idx.add(phrase, ("value", name, value))
-        for op, words in _COMPARATORS.items():
+        for op, words in COMPARATORS.items():
             for w in words:
                 idx.add(w, ("cmp", op))
-        for cue, words in _CUES.items():
+        for cue, words in CUES.items():
             for w in words:
                 idx.add(w, ("cue", cue))
         for topic, words in TOPICS.items():
@@ -296,7 +149,7 @@ class Reader:
     def _bare_numbers(self, question: str, toks: list[Token], taken: set[int]) -> list[Quantity]:
         """Numbers without a unit that no name or quantity holds ("cost less than 1000")."""
         out = []
-        for m in _BARE.finditer(question):
+        for m in BARE_NUMBER.finditer(question):
             ks = [k for k, t in enumerate(toks) if m.start() <= t.start < m.end()]
             if ks and not set(ks) & taken:
                 out.append(Quantity(m.start(), m.end(), m.group(0), m.group(0), parse_number(m.group(0)), ""))
@@ -393,7 +246,7 @@ class Reader:
                 name = m.payload[1]
                 a = self.schema[name]
                 phrase_words = [t.norm for t in toks[m.i : m.j]]
-                weak = all(w in _QUESTION_WORDS for w in phrase_words)
+                weak = all(w in QUESTION_WORDS for w in phrase_words)
                 if (m.i, m.j) in tied:
                     u.tied_attributes.append(name)
                 elif a.kind == "bool" and not u.entities.products:
@@ -421,7 +274,7 @@ class Reader:
         vague = {
             m.payload[1]
             for m in found
-            if m.payload[0] == "topic" and all(t.norm in _QUESTION_WORDS for t in toks[m.i : m.j])
+            if m.payload[0] == "topic" and all(t.norm in QUESTION_WORDS for t in toks[m.i : m.j])
         }
         specific = {m.payload[1] for m in found if m.payload[0] == "topic"} - vague
         if specific or u.attributes:
@@ -431,7 +284,7 @@ class Reader:
         self, u: Understanding, question: str, toks: list[Token], quantities: list[Quantity], found: list[Match]
     ) -> None:
         comparators = [(m.j, m.payload[1]) for m in found if m.payload[0] == "cmp"]
-        between = {m.end(): parse_number(m.group(1)) for m in _BETWEEN.finditer(question)}
+        between = {m.end(): parse_number(m.group(1)) for m in BETWEEN.finditer(question)}
         for q in quantities:
             first = next((k for k, t in enumerate(toks) if t.start >= q.start), len(toks))
             last = next((k for k, t in enumerate(toks) if t.start >= q.end), len(toks))
@@ -459,10 +312,6 @@ class Reader:
             u.conditions.append(Condition(tuple(candidates), op, value, q.unit, q.text))
 
 
-_QUESTION_WORDS = frozenset(
-    t.norm
-    for t in tokenize("how much many what which who is are does do the a wie viel viele wieviel was welche welcher")
-)
 _CURRENCY_UNITS = frozenset({"eur", "usd", "gbp", "chf", "sek"})
 
 
