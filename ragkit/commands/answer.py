@@ -78,6 +78,8 @@ def _usage_line(reply) -> str:
     route = reply.metadata.get("route")
     if route is not None:
         parts.append(f"route {route.get('route')} → {route.get('generator')}")
+        if route.get("fell_back"):
+            parts.append(route.get("summary", "fell back"))
     return " · ".join(parts)
 
 
