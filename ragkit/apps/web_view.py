@@ -252,6 +252,30 @@ async def views_of(reply: Any, answerer: Any, lang: Lang) -> list[dict[str, Any]
     return out
 
 
+class ViewingAnswerer:
+    """An answerer whose final reply carries the page's views in ``metadata["views"]`` (cards and tables), so the
+    terminal chat and the web page draw the same structure; every other attribute is the wrapped answerer's."""
+
+    def __init__(self, answerer: Any) -> None:
+        self.answerer = answerer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.answerer, name)
+
+    async def astream(self, question: str, **kwargs: Any) -> Any:
+        from dataclasses import replace
+
+        from ragkit.types import Delta
+
+        async for delta in self.answerer.astream(question, **kwargs):
+            if delta.reply is not None and "views" not in delta.reply.metadata:
+                views = await views_of(delta.reply, self.answerer, lang_of(question))
+                delta = Delta(
+                    text=delta.text, reply=replace(delta.reply, metadata={**delta.reply.metadata, "views": views})
+                )
+            yield delta
+
+
 def filter_request(body: Any) -> dict[str, Any]:
     """The page's request to run a filter again (a chip removed): its arguments, checked."""
     if not isinstance(body, dict) or not isinstance(body.get("args"), dict):

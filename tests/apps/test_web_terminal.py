@@ -4,7 +4,6 @@ aligned plain text elsewhere, unsupported claims with why, sources with their sn
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import re
 from typing import Any
@@ -12,33 +11,29 @@ from typing import Any
 import pytest
 from paths import EXAMPLES
 
-from ragkit.apps.catalog.bot import CatalogBot
-from ragkit.apps.catalog.catalog import load_catalog
-from ragkit.apps.web_view import lang_of, views_of
+from ragkit.apps.web_view import ViewingAnswerer
 from ragkit.cli import main
 from ragkit.commands import chat
 from ragkit.config import AppBuild, parse_pipeline
-from ragkit.pipeline import RAG
+from ragkit.pipeline import build_app
 from ragkit.testing import FakeEmbedder, FakeGenerator
-from ragkit.types import Delta
 
 EXAMPLE = EXAMPLES / "product_qa"
 
 
-class Viewing:
-    """The catalog bot with the page's views put in the reply's metadata (what the terminal draws)."""
+class Recording:
+    """The built answerer, recording the history each question came with."""
 
-    def __init__(self, bot: CatalogBot) -> None:
-        self.bot = bot
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
         self.histories: list[tuple[Any, ...]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     async def astream(self, question: str, *, history: Any = (), **kw: Any):
         self.histories.append(tuple(history))
-        async for delta in self.bot.astream(question, history=history, **kw):
-            if delta.reply is not None:
-                views = await views_of(delta.reply, self.bot, lang_of(question))
-                reply = dataclasses.replace(delta.reply, metadata={**delta.reply.metadata, "views": views})
-                delta = Delta(text=delta.text, reply=reply)
+        async for delta in self.inner.astream(question, history=history, **kw):
             yield delta
 
 
@@ -58,14 +53,15 @@ def answerer(tmp_path_factory):
             "generators": {"local": {"type": "llamacpp"}},
         }
     )
-    rag = RAG(config, embedder=FakeEmbedder(dim=64), generators={"local": FakeGenerator(["Not used."])})
-    bot = CatalogBot(rag, load_catalog(config.sections["catalog"]), config.sections["catalog"].bot)
-    bot.ensure_index()
-    return Viewing(bot)
+    # What `ragkit chat --config` builds: the catalog section's app, whose replies carry the page's views.
+    app = build_app(config, embedder=FakeEmbedder(dim=64), generators={"local": FakeGenerator(["Not used."])})
+    assert isinstance(app.answerer, ViewingAnswerer)
+    app.answerer.ensure_index()
+    return Recording(app.answerer)
 
 
 def test_plain_chat_writes_tables_with_the_winner_and_sources(answerer, monkeypatch, capsys):
-    app = AppBuild(answerer=answerer, rag=answerer.bot.rag, title="Lab fridges")
+    app = AppBuild(answerer=answerer, rag=answerer.rag, title="Lab fridges")
     monkeypatch.setattr("ragkit.commands.chat.build_answerer", lambda path: app)
     questions = ["Which is cheaper, LABO-288 or MED-COOL-300?", "Tell me about LABO-288", "/new", "What is it?"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(questions) + "\n/quit\n"))

@@ -14,8 +14,10 @@ class CatalogSection(CatalogConfig, AppSection):
 
     def build(self, config: Any, **rag_kwargs: Any) -> AppBuild:
         """The catalog bot over this pipeline (it indexes the catalog on first use) and its number checker."""
+        from ragkit.apps.web_view import ViewingAnswerer
+
         bot = CatalogBot.from_config(config, **rag_kwargs)
-        return AppBuild(bot, bot.rag, "Product questions", self.licence_note or "", bot.checker)
+        return AppBuild(ViewingAnswerer(bot), bot.rag, "Product questions", self.licence_note or "", bot.checker)
 
 
 __all__ = ["CatalogSection"]
