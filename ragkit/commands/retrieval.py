@@ -9,7 +9,6 @@ option); 3 ``index`` finished but some input was not indexed, each listed on std
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
@@ -18,21 +17,6 @@ from typing import Any, Callable
 
 EXIT_PARTIAL = 3
 EXIT_BUSY = 75
-
-
-def _os_errors(run: Callable[[Any], int]) -> Callable[[Any], int]:
-    """An I/O failure (a path that is a file, no permission, a full disk) as one error line, not a traceback."""
-
-    @functools.wraps(run)
-    def guarded(args: Any) -> int:
-        try:
-            return run(args)
-        except OSError as e:
-            where = f": {e.filename}" if e.filename else ""
-            print(f"error: {e.strerror or e}{where}", file=sys.stderr)
-            return 1
-
-    return guarded
 
 
 def positive_int(limit: int) -> Callable[[str], int]:
@@ -180,7 +164,6 @@ LEGACY = (
 )
 
 
-@_os_errors
 def run_index(args) -> int:
     from ragkit.errors import DataError
     from ragkit.ingest.doc_ids import file_of, under
@@ -250,7 +233,6 @@ def run_index(args) -> int:
     return EXIT_PARTIAL if problems and args.on_error == "report" else 0
 
 
-@_os_errors
 def run_search(args) -> int:
     from ragkit.ingest.doc_ids import display_path
     from ragkit.pipeline import RAG
@@ -293,7 +275,6 @@ def _usage_error(message: str) -> int:
     return 2
 
 
-@_os_errors
 def run_eval(args) -> int:
     from ragkit.eval.runner import run_answer_eval, run_retrieval_eval
 

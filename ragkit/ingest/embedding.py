@@ -98,7 +98,7 @@ class CachedEmbedderConfig(ComponentConfig):
         None, max_length=4096, description="sqlite file for vectors kept across runs; none keeps them in memory only"
     )
     memory_items: int = Field(
-        100_000, ge=0, le=100_000_000, description="vectors kept in memory (oldest dropped first)"
+        20_000, ge=0, le=100_000_000, description="vectors kept in memory (oldest dropped first; 1.6 KB each at 384-d)"
     )
 
 
@@ -116,7 +116,7 @@ class CachedEmbedder:
         inner: Embedder,
         cache: EmbeddingCache | None = None,
         *,
-        memory_items: int = 100_000,
+        memory_items: int = 20_000,
         call_size: int = 1024,
     ) -> None:
         self.inner = inner
@@ -143,8 +143,8 @@ class CachedEmbedder:
         return self.inner.counter()  # type: ignore[attr-defined]
 
     def _remember(self, key: str, vector: Sequence[float]) -> None:
-        # Kept as float32 arrays (1.5 KB for 384 dims) rather than lists of Python floats (about 12 KB), so a full
-        # memory cache of 100,000 vectors takes 150 MB, not 1.2 GB.
+        # Kept as float32 arrays (1.6 KB for 384 dims with the array header) rather than lists of Python floats
+        # (about 12 KB), so a full memory cache of 20,000 vectors takes 33 MB; a large ingest stays flat past it.
         if self.memory_items <= 0:
             return
         if len(self._memory) >= self.memory_items:

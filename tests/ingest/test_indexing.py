@@ -159,3 +159,70 @@ async def test_next_batch_embeds_while_the_previous_one_is_written(tmp_path):
     assert starts_and_ends == [f"embed {w} {i}" for i in range(3) for w in ("start", "end")]
     # writes stay in order, each after its own embedding
     assert [e for e in events if e.startswith("upsert end")] == ["upsert end 0", "upsert end 1", "upsert end 2"]
+
+
+class LongChunker(ParagraphChunker):
+    """Streams its chunks, as the real chunkers do for long documents."""
+
+    def iter_chunks(self, doc):
+        yield from self.chunk(doc)
+
+
+async def test_a_document_changed_after_a_killed_run_leaves_no_chunk_of_that_run(tmp_path):
+    big = Document("big", "\n\n".join(f"paragraph {j} of the big one" for j in range(10)))
+    store = CrashingStore(fail_on=2)
+    idx = Indexer(
+        chunker=LongChunker(),
+        embedder=FakeEmbedder(16),
+        store=store,
+        manifest=Manifest(tmp_path / "m.sqlite"),
+        batch_chunks=4,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        await idx.index([big])
+    assert 0 < await store.count() < 10 and idx.manifest.get("big") is None and idx.manifest.pending("big")
+    changed = Document("big", "\n\n".join(f"paragraph {j} rewritten" for j in range(3)))
+    report = await idx.index([changed])
+    assert report.docs_indexed == 1
+    assert sorted(p[1]["text"] for p in store.points.values()) == [f"paragraph {j} rewritten" for j in range(3)]
+    assert idx.manifest.pending("big") == [] and len(idx.manifest.get("big")[1]) == 3
+
+
+async def test_an_error_from_the_loader_writes_what_was_read_then_propagates(tmp_path):
+    from ragkit.errors import DataError
+
+    idx, _, store = make(tmp_path, batch=100)
+    await idx.index(docs(n=6))
+
+    changed = [Document(d.id, d.text + " v2") for d in docs(n=3)]
+
+    def changed_loader():
+        yield from changed
+        raise DataError("rows.jsonl:4: not valid JSON")
+
+    with pytest.raises(DataError, match="rows.jsonl:4"):
+        await idx.index(changed_loader(), prune=True)
+    assert all(idx.manifest.get(d.id)[1] for d in changed)  # recorded: their chunks are in the store
+    assert len(idx.manifest.doc_ids()) == 6  # nothing pruned: the run did not see everything
+    assert sum("v2" in p[1]["text"] for p in store.points.values()) == 3
+
+
+async def test_prune_with_a_scope_removes_only_inside_it(tmp_path):
+    idx, _, store = make(tmp_path)
+    await idx.index(docs())
+    report = await idx.index(docs()[:2], prune=lambda doc_id: doc_id in {"d2", "d3"})
+    assert report.docs_removed == 2 and idx.manifest.doc_ids() == {"d0", "d1", "d4", "d5"}
+
+
+async def test_a_document_the_chunker_rejects_is_reported_and_the_rest_indexed(tmp_path):
+    from ragkit.errors import DataError
+
+    class Picky(ParagraphChunker):
+        def chunk(self, doc):
+            if doc.id == "d1":
+                raise DataError("cannot fit")
+            return super().chunk(doc)
+
+    idx = Indexer(chunker=Picky(), embedder=FakeEmbedder(16), store=InMemoryStore(), manifest=Manifest(tmp_path / "m"))
+    report = await idx.index(docs(n=3))
+    assert report.docs_indexed == 2 and report.errors == ["d1: cannot be chunked: cannot fit"]

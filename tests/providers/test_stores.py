@@ -154,6 +154,20 @@ class StoreContract:
         assert await loaded.count() == 60
         assert (await loaded.get_payloads([ids[0]]))[ids[0]]["category"] == "changed"
 
+    async def test_set_payload_replaces_payloads_and_names_ids_not_stored(self, loaded):
+        ids, _, payloads, _, _ = CORPUS
+        missing = await loaded.set_payload([ids[0], "ghost"], [{**payloads[0], "category": "sale"}, {"doc_id": "x"}])
+        assert missing == ["ghost"] and await loaded.count() == 60
+        got = (await loaded.get_payloads([ids[0]]))[ids[0]]
+        assert got["category"] == "sale" and got["chunk_id"] == ids[0]
+        hits = await loaded.search_dense(CORPUS[1][0], 3, {"category": "sale"})
+        assert [cid for cid, _, _ in hits] == [ids[0]]
+
+    async def test_exists_once_a_collection_is_made(self, store):
+        assert not await store.exists()
+        await store.ensure_collection(DIM)
+        assert await store.exists()
+
     async def test_bad_filter_names_key(self, loaded):
         with pytest.raises(ConfigError, match="volume_l.*between"):
             await loaded.search_dense(CORPUS[1][0], 3, {"volume_l": {"between": [1, 2]}})
@@ -217,6 +231,41 @@ class TestQdrantEdgeStore(StoreContract):
             got = [cid for cid, _, _ in await s.search_dense(q, 10)]
             hits += len(set(got) & {f"p{i}" for i in exact})
         assert hits / 200 >= 0.9
+        await s.close()
+
+    async def test_another_reader_sees_the_last_published_copy_not_unfinished_writes(self, loaded, tmp_path):
+        reader = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(tmp_path / "shard")))
+        with pytest.raises(ConfigError, match="being written for the first time"):
+            await reader.count()  # the writer has not published yet, and holds the lock
+        await loaded.optimize()  # publishes, lets go of the lock
+        assert await reader.count() == 60
+        ids, vectors, payloads, sparse, _ = CORPUS
+        await loaded.upsert(["new"], [vectors[0]], [{**payloads[0], "doc_id": "new"}])
+        assert await loaded.count() == 61 and await reader.count() == 60  # the writer reads its own writes
+        await loaded.close()
+        assert await reader.count() == 61  # published on close; the reader moves to the new copy
+        files = sorted(p.name for p in (tmp_path / "shard").iterdir())
+        assert files[:1] == ["CURRENT"] and "live" in files and sum(f.startswith("gen-") for f in files) >= 2
+        await reader.close()
+        assert sum(p.name.startswith("gen-") and p.is_dir() for p in (tmp_path / "shard").iterdir()) >= 1
+
+    async def test_a_store_of_the_first_layout_is_moved_in_and_published(self, tmp_path):
+        import qdrant_edge as qe
+
+        path = tmp_path / "old"
+        path.mkdir()
+        shard = qe.EdgeShard.create(
+            str(path), qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)})
+        )
+        shard.update(
+            qe.UpdateOperation.upsert_points([qe.Point(point_id("a"), {DENSE: CORPUS[1][0]}, {"chunk_id": "a"})])
+        )
+        shard.flush()
+        shard.close()
+        s = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(path)))
+        assert await s.exists() and await s.count() == 1
+        assert (path / "live" / "edge_config.json").exists() and not (path / "edge_config.json").exists()
+        await s.ensure_collection(DIM)
         await s.close()
 
     def test_point_ids_are_deterministic_uuid5(self):

@@ -98,3 +98,24 @@ def test_progress_on_a_terminal_is_a_tqdm_counter():
     progress.close()
     assert progress.bar is not None and progress.bar.n == 90
     assert "chunks" in screen.getvalue()
+
+
+def test_minilm_runs_hold_at_most_batch_tokens_and_give_the_same_vectors():
+    import numpy as np
+
+    from ragkit.providers.minilm_onnx import OnnxMiniLMEmbedder
+
+    texts = [("cold storage " * n).strip() for n in (2, 40, 5, 120, 80, 3, 60, 100)]
+    small = OnnxMiniLMEmbedder(batch_tokens=256, workers=1)
+    seen: list[tuple[int, int]] = []
+    run = small._run  # noqa: SLF001 - one ONNX run: record its shape
+
+    def recorded(encodings, idx):
+        seen.append((len(idx), len(encodings[idx[-1]].ids)))
+        return run(encodings, idx)
+
+    small._run = recorded  # noqa: SLF001
+    got = small.encode(texts)
+    assert all(n * width <= 256 or n == 1 for n, width in seen) and sum(n for n, _ in seen) == len(texts)
+    whole = OnnxMiniLMEmbedder(batch_tokens=100_000, workers=1).encode(texts)
+    assert np.allclose(got, whole, atol=1e-5)
