@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ragkit.config import ComponentSpec, PipelineConfig, load_pipeline
-from ragkit.errors import DataError
+from ragkit.errors import DataError, RagkitError
 from ragkit.eval.metrics import (
     contains_answer,
     doc_ranking,
@@ -23,6 +24,9 @@ from ragkit.eval.metrics import (
     token_f1,
 )
 from ragkit.jsonl import read_jsonl
+from ragkit.types import Reply
+
+log = logging.getLogger("ragkit.eval.runner")
 
 Progress = Callable[[int, int | None], None] | None
 
@@ -183,7 +187,7 @@ def answer_record(row: Mapping[str, Any], reply: Any, seconds: float) -> dict[st
             for h in getattr(reply, "sources", ())
         ],
     }
-    for key in ("grounding", "abstention", "route"):
+    for key in ("grounding", "abstention", "route", "error"):
         if meta.get(key) is not None:
             out[key] = plain(meta[key])
     return out
@@ -228,6 +232,7 @@ def summarise_answers(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "abstention_accuracy": mean([float(r["abstained"]) for r in unanswerable]),
         "false_abstention_rate": mean([float(r["abstained"]) for r in answerable]),
         "seconds_per_question": mean([r["seconds"] for r in records]),
+        "errors": sum(1 for r in records if r.get("error")),
         **({"grounded_share": mean([float(g) for g in grounded])} if grounded else {}),
     }
 
@@ -264,7 +269,12 @@ def run_answer_eval(
     sink = Path(details).open("w", encoding="utf-8") if details else None
     for i, row in enumerate(rows, 1):
         t = time.perf_counter()
-        reply = rag.ask(row["question"], generator=generator)
+        try:
+            reply = rag.ask(row["question"], generator=generator)
+        except RagkitError as e:
+            # A question that fails (a timeout on a loaded machine, a provider error) scores as a wrong answer.
+            log.warning("question %s failed: %s: %s", row.get("id", i), type(e).__name__, e)
+            reply = Reply("", metadata={"error": f"{type(e).__name__}: {e}"})
         record = answer_record(row, reply, time.perf_counter() - t)
         records.append(record)
         route = reply.metadata.get("route")
