@@ -207,7 +207,7 @@ def test_eval_builds_the_catalog_bot_from_a_catalog_pipeline(bot, embedder, tmp_
     app = build_app(
         bot.rag.config, embedder=embedder, generators={"local": FakeGenerator(["wrong"])}, store=bot.rag.store
     )
-    assert isinstance(app.answerer, CatalogBot) and app.checker is not None
+    assert isinstance(app.answerer.answerer, CatalogBot) and app.checker is not None  # wrapped to carry the views
     qa = tmp_path / "qa.jsonl"
     qa.write_text(
         json.dumps({"question": "Was kostet MED-COOL-700?", "answers": ["5480 EUR"]})
