@@ -134,7 +134,7 @@ def energystar(tmp_path_factory):
     app = _app("energystar.yaml", tmp_path_factory.mktemp("energystar"))
     with ENERGYSTAR.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
-    return app.answerer, rows
+    return app.answerer.answerer, rows  # the bot inside the view-carrying wrapper
 
 
 def test_energystar_at_full_size_filters_and_ranks_like_the_csv(energystar):
