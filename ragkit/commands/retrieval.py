@@ -167,7 +167,7 @@ LEGACY = (
 def run_index(args) -> int:
     from ragkit.errors import DataError
     from ragkit.ingest.doc_ids import file_of, under
-    from ragkit.ingest.loaders import LoadReport, check_roots, load_paths
+    from ragkit.ingest.loaders import SUFFIXES, LoadReport, check_roots, load_paths
     from ragkit.ingest.lock import IndexBusy, index_lock
     from ragkit.ingest.manifest import Manifest
     from ragkit.pipeline import RAG
@@ -217,6 +217,8 @@ def run_index(args) -> int:
         return EXIT_BUSY
     finally:
         lock.release()
+    if loaded.files == 0:
+        print(f"warning: no document files ({', '.join(SUFFIXES)}) in {', '.join(args.paths)}", file=sys.stderr)
     problems = [str(e) for e in loaded.errors] + report.errors
     word = "skipped" if args.on_error == "skip" else "not indexed"
     for problem in problems:
