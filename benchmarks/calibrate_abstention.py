@@ -6,7 +6,9 @@ answer, and every abstention signal. Withdrawing an answer is simulated exactly 
 those signals), so no model runs here.
 
 The objective is contains_answer (answerable questions) + abstention_accuracy (unanswerable ones): a withdrawn
-right answer costs as much as a withdrawn wrong answer to an unanswerable question gains. Candidate thresholds are
+right answer costs as much as a withdrawn wrong answer to an unanswerable question gains. With
+``--max-contains-loss L`` only rules that keep dev contains_answer within L of the raw figure count: the most
+abstention the right answers can afford (the shipped defaults are chosen this way, L = 0.02). Candidate thresholds are
 the midpoints between observed values of each signal (single signals and pairs); the simplest rule within
 ``--tolerance`` of the best wins. 5-fold cross-validation of the whole selection says how much of the gain is fit to
 these 100 questions. ``--apply FILE`` scores the chosen thresholds on another split's records (the test split),
@@ -68,7 +70,11 @@ def score(records: Sequence[Mapping[str, Any]], rule: Rule) -> dict[str, float]:
     }
 
 
-def objective(figures: Mapping[str, float]) -> float:
+def objective(figures: Mapping[str, float], base: Mapping[str, float] | None = None, max_loss: float | None = None) -> float:
+    """contains_answer + abstention_accuracy; with ``max_loss``, a rule that costs more than ``max_loss`` of the
+    raw contains_answer (``base``) scores -1, so the choice is the most abstention the right answers can afford."""
+    if max_loss is not None and base is not None and figures["contains_answer"] < base["contains_answer"] - max_loss:
+        return -1.0
     return figures["contains_answer"] + figures["abstention_accuracy"]
 
 
@@ -90,8 +96,11 @@ def rules(records: Sequence[Mapping[str, Any]], max_signals: int = 2) -> list[Ru
     return out
 
 
-def choose(records: Sequence[Mapping[str, Any]], tolerance: float, max_signals: int = 2) -> tuple[Rule, float]:
-    scored = [(objective(score(records, rule)), rule) for rule in rules(records, max_signals)]
+def choose(
+    records: Sequence[Mapping[str, Any]], tolerance: float, max_signals: int = 2, max_loss: float | None = None
+) -> tuple[Rule, float]:
+    base = score(records, {})
+    scored = [(objective(score(records, rule), base, max_loss), rule) for rule in rules(records, max_signals)]
     best = max(s for s, _ in scored)
     # The simplest rule close to the best: fewer signals, then fewer withdrawals (the least intervention).
     near = [(len(rule), score(records, rule)["withdrawn"], -s, rule) for s, rule in scored if s >= best - tolerance]
@@ -99,13 +108,15 @@ def choose(records: Sequence[Mapping[str, Any]], tolerance: float, max_signals: 
     return near[0][3], best
 
 
-def cross_validate(records: Sequence[Mapping[str, Any]], tolerance: float, folds: int = 5) -> dict[str, float]:
+def cross_validate(
+    records: Sequence[Mapping[str, Any]], tolerance: float, folds: int = 5, max_loss: float | None = None
+) -> dict[str, float]:
     """Choose on 4/5, score on the held-out 1/5, for every fold; mean objective held out vs without any rule."""
     held, none = [], []
     for k in range(folds):
         test = [r for i, r in enumerate(records) if i % folds == k]
         train = [r for i, r in enumerate(records) if i % folds != k]
-        rule, _ = choose(train, tolerance)
+        rule, _ = choose(train, tolerance, max_loss=max_loss)
         held.append(objective(score(test, rule)))
         none.append(objective(score(test, {})))
     return {"held_out_objective": statistics.fmean(held), "held_out_objective_without_rule": statistics.fmean(none)}
@@ -116,16 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--details", type=Path, required=True, help="dev records (abstention off)")
     p.add_argument("--apply", type=Path, help="score the chosen thresholds on these records too (e.g. test)")
     p.add_argument("--tolerance", type=float, default=0.02, help="objective slack for a simpler rule")
+    p.add_argument(
+        "--max-contains-loss",
+        type=float,
+        default=None,
+        help="only rules that lower dev contains_answer by at most this much (e.g. 0.02); default: no limit",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     dev = load(args.details)
-    rule, best = choose(dev, args.tolerance)
+    rule, best = choose(dev, args.tolerance, max_loss=args.max_contains_loss)
     report: dict[str, Any] = {
         "thresholds": {f"min_{k}": v for k, v in rule.items()},
         "dev_before": score(dev, {}),
         "dev_after": score(dev, rule),
         "dev_best_objective": best,
-        "dev_cross_validation": cross_validate(dev, args.tolerance),
+        "dev_cross_validation": cross_validate(dev, args.tolerance, max_loss=args.max_contains_loss),
         "single_signal_best": {
             s: max(((objective(score(dev, {s: t})), t) for t in candidates(dev, s)), default=None) for s in SIGNALS
         },

@@ -279,7 +279,7 @@ class RAG:
         kwargs: dict[str, Any] = {"max_tokens": self.config.budget.reserved_output_tokens}
         if gen is self.routed_generator:
             kwargs.update(query=rewrite.query, hits=hits, prompt_for=prompt_for)
-        state = {"prompts": prompts, "kwargs": kwargs, "query": rewrite}
+        state = {"prompts": prompts, "kwargs": kwargs, "query": rewrite, "hits": hits}
         return ledger, gen, state, prompt_for
 
     def _used_prompt(self, gen: Any, reply: Reply, prompts: Mapping[int, AssembledPrompt]) -> AssembledPrompt:
@@ -301,7 +301,35 @@ class RAG:
         meta["query"] = state["query"].as_dict()
         reply = replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
         q = state["query"]  # grounding and abstention checks: metadata["grounding"], metadata["abstention"]
-        return checked_reply(reply, q.original, self.config.grounding, self.config.abstention, query=q.query)
+        abstention = self.config.abstention
+        if state.get("prechecked"):  # the question signals passed before generation; only the answer's are left
+            from ragkit.answer.abstention import without_question_thresholds
+
+            abstention = without_question_thresholds(abstention)
+        return checked_reply(reply, q.original, self.config.grounding, abstention, query=q.query)
+
+    def _before_generation(self, question: str, ledger: Any, gen: Any, state: dict[str, Any]) -> Reply | None:
+        """The abstention phrase, without running a model, when the question's own signals (its coverage by the
+        retrieved sources, their dense score) fall under the configured thresholds; None to go on and generate."""
+        from ragkit.answer.abstention import check_question, question_thresholds_only
+        from ragkit.language import abstention_phrase
+
+        config = self.config.abstention
+        if not question_thresholds_only(config):
+            return None
+        state["prechecked"] = True
+        verdict = check_question(state["query"].query, state["hits"], config)
+        if verdict is None:
+            return None
+        report = ledger.report()
+        self._write_ledger(report)
+        meta = {
+            "abstention": verdict,
+            "usage_report": report,
+            "generator": "",
+            "query": state["query"].as_dict(),
+        }
+        return Reply(abstention_phrase(question), sources=tuple(state["hits"]), metadata=meta)
 
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
@@ -321,6 +349,9 @@ class RAG:
         """Answer ``question`` from the index, citing numbered sources."""
         with tracing.span("ask"):
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+            early = self._before_generation(question, ledger, gen, state)
+            if early is not None:
+                return early
             routed = gen is self.routed_generator
             with ledger.stage("generate") as stage:
                 messages = [] if routed else prompt_for(gen)
@@ -342,6 +373,11 @@ class RAG:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
         with tracing.span("ask"):
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
+            early = self._before_generation(question, ledger, gen, state)
+            if early is not None:
+                yield Delta(text=early.text)
+                yield Delta(reply=early)
+                return
             routed = gen is self.routed_generator
             final: Reply | None = None
             hold = may_rewrite(self.config.grounding, self.config.abstention)  # checks may rewrite: stream at the end

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import model_validator
 
-from ragkit.answer.abstention import SIGNALS, AbstentionConfig, check_abstention
+from ragkit.answer.abstention import QUESTION_SIGNALS, SIGNALS, AbstentionConfig, check_abstention
 from ragkit.answer.prompting import parse_citations, strip_citations
 from ragkit.answer.sentences import split_sentences
 from ragkit.component import ComponentConfig, Field
@@ -348,8 +348,9 @@ def checked_reply(
 
 
 def may_rewrite(grounding: GroundingConfig, abstention: AbstentionConfig) -> bool:
-    """Whether the checks can change an answer's text (strict grounding, or an abstention threshold set)."""
-    thresholds = any(getattr(abstention, f"min_{name}") is not None for name in SIGNALS)
+    """Whether the checks can change an answer's text once generated (strict grounding, or a threshold on an
+    answer signal); the question signals are decided before generation (``check_question``)."""
+    thresholds = any(getattr(abstention, f"min_{name}") is not None for name in SIGNALS if name not in QUESTION_SIGNALS)
     return grounding.mode == "strict" or (abstention.enabled and thresholds)
 
 

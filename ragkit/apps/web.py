@@ -73,7 +73,13 @@ def checks_of(reply: Any) -> dict[str, Any]:
     return {
         "unsupported": list(getattr(grounding, "unsupported", ())),
         "removed": list(getattr(grounding, "removed", ())),
-        "withdrawn": f"{withdrawn}; the answer was: {abstention.original_text}" if withdrawn else None,
+        "withdrawn": (
+            None
+            if not withdrawn
+            else f"{withdrawn}; not answered: the sources do not cover the question"
+            if getattr(abstention, "before_generation", False)
+            else f"{withdrawn}; the answer was: {abstention.original_text}"
+        ),
     }
 
 

@@ -121,7 +121,10 @@ def _print_checks(reply) -> None:
         lines += [f"  - removed: {sentence}" for sentence in grounding.removed]
         lines += [f"  - note: {note}" for note in grounding.miscited]
     if abstention is not None and abstention.reason is not None:
-        lines.append(f"  - withdrawn ({abstention.reason}): {abstention.original_text}")
+        if abstention.before_generation:
+            lines.append(f"  - not answered: the sources do not cover the question ({abstention.reason})")
+        else:
+            lines.append(f"  - withdrawn ({abstention.reason}): {abstention.original_text}")
     if lines:
         print("\nGrounding:")
         print("\n".join(lines))

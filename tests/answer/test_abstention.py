@@ -117,3 +117,70 @@ class TestModelConfidenceOnTheBundledModel:
         verdict = withdrawn.metadata["abstention"]
         assert withdrawn.text == ABSTENTION_EN
         assert verdict.reason.startswith("mean_logprob") and verdict.original_text == kept.text
+
+
+class TestQuestionSignalsBeforeGeneration:
+    """Thresholds on the question's own signals are decided on the retrieved sources before any model runs."""
+
+    DOCS = [
+        Document("normans", NORMANS, {"title": "Normans"}),
+        Document("steam", STEAM, {"title": "Steam engine"}),
+    ]
+
+    def make(self, tmp_path, **abstention):
+        from ragkit.pipeline import RAG
+        from ragkit.testing import FakeEmbedder, FakeGenerator
+
+        config = parse_pipeline(
+            {
+                "index_dir": str(tmp_path / "idx"),
+                "generators": {"local": {"type": "llamacpp"}},
+                "abstention": abstention,
+            }
+        )
+        gen = FakeGenerator(("Rollo [1]",), context_window=4096)
+        rag = RAG(config, generators={"local": gen}, embedder=FakeEmbedder(32))
+        rag.index(self.DOCS)
+        return rag, gen
+
+    def test_an_uncovered_question_gets_the_phrase_without_a_model_call(self, tmp_path):
+        rag, gen = self.make(tmp_path, min_question_coverage=0.5)
+        reply = rag.ask("Which submarine class did the Royal Navy retire in 1994?")
+        assert reply.text == ABSTENTION_EN and gen.requests == []
+        verdict = reply.metadata["abstention"]
+        assert verdict.before_generation and verdict.reason.startswith("question_coverage 0.")
+        assert verdict.to_dict()["before_generation"] is True and reply.sources
+        german = rag.ask("Welche U-Boot-Klasse hat die Marine 1994 ausgemustert?")
+        assert german.text == ABSTENTION_DE and gen.requests == []
+
+    def test_a_covered_question_is_answered_and_streamed_as_it_comes(self, tmp_path):
+        rag, gen = self.make(tmp_path, min_question_coverage=0.5)
+        assert not may_rewrite(GroundingConfig(), rag.config.abstention)  # a question threshold holds no stream back
+
+        async def collect():
+            return [d async for d in rag.astream("Who was the leader of the Norse raiders from Denmark?")]
+
+        from ragkit._aio import run_sync
+
+        deltas = run_sync(collect())
+        assert len([d for d in deltas if d.text]) >= 2  # streamed in pieces, not held for the checks
+        final = deltas[-1].reply
+        assert final.text.startswith("Rollo") and len(gen.requests) == 1
+        assert final.metadata["abstention"].reason is None and not final.metadata["abstention"].before_generation
+
+    def test_the_stream_of_an_uncovered_question_is_the_phrase_alone(self, tmp_path):
+        rag, gen = self.make(tmp_path, min_question_coverage=0.5)
+
+        async def collect():
+            return [d async for d in rag.astream("Which submarine class did the Royal Navy retire in 1994?")]
+
+        from ragkit._aio import run_sync
+
+        deltas = run_sync(collect())
+        assert [d.text for d in deltas if d.text] == [ABSTENTION_EN] and gen.requests == []
+        assert deltas[-1].reply.metadata["abstention"].before_generation
+
+    def test_without_thresholds_the_model_always_answers(self, tmp_path):
+        rag, gen = self.make(tmp_path)
+        reply = rag.ask("Which submarine class did the Royal Navy retire in 1994?")
+        assert reply.text == "Rollo [1]" and len(gen.requests) == 1
