@@ -70,7 +70,9 @@ def score(records: Sequence[Mapping[str, Any]], rule: Rule) -> dict[str, float]:
     }
 
 
-def objective(figures: Mapping[str, float], base: Mapping[str, float] | None = None, max_loss: float | None = None) -> float:
+def objective(
+    figures: Mapping[str, float], base: Mapping[str, float] | None = None, max_loss: float | None = None
+) -> float:
     """contains_answer + abstention_accuracy; with ``max_loss``, a rule that costs more than ``max_loss`` of the
     raw contains_answer (``base``) scores -1, so the choice is the most abstention the right answers can afford."""
     if max_loss is not None and base is not None and figures["contains_answer"] < base["contains_answer"] - max_loss:
