@@ -112,7 +112,11 @@ class QdrantEdgeStore:
             1000, ge=1, le=10_000_000, description="segments above this many KB of vectors get an HNSW index"
         )
         max_segment_size_kb: int | None = Field(
-            None, ge=1000, le=100_000_000, description="largest segment; None = engine default"
+            16_000,
+            ge=1000,
+            le=100_000_000,
+            description="largest segment, in KB of dense vectors (16,000: about 10,000 384-d points); bounds what one "
+            "optimiser run merges, so indexing memory stays flat as the index grows; None = engine default (unbounded)",
         )
         default_segment_number: int = Field(2, ge=0, le=64, description="target segment count (0 = engine picks)")
         max_indexing_threads: int = Field(0, ge=0, le=256, description="HNSW build threads (0 = all cores)")
@@ -123,6 +127,13 @@ class QdrantEdgeStore:
         )
         optimize_on_upsert: bool = Field(
             False, description="run the optimiser (HNSW build) after every upsert batch instead of on optimize()"
+        )
+        optimize_every_points: int | None = Field(
+            8192,
+            ge=256,
+            le=100_000_000,
+            description="run the optimiser after this many points written since it last ran, so a large ingest "
+            "merges and indexes bounded pieces as it goes instead of everything at the end (None: only on optimize())",
         )
         payload_schema: dict[str, PayloadType] = Field(
             default_factory=dict, max_length=256, description="payload field -> index type, for filtered search"
@@ -149,6 +160,7 @@ class QdrantEdgeStore:
         self._stamp: tuple[int, int, int] | None = None
         self._retired: list[tuple[Any, IO[str] | None, float]] = []  # copies replaced by a newer one
         self._dirty = False  # written since the last publish
+        self._since_optimize = 0  # points written since the optimiser last ran
         self._dim: int | None = None
         self._lock = threading.RLock()
 
@@ -382,7 +394,9 @@ class QdrantEdgeStore:
                 vec[SPARSE] = self._sparse(sparse[i])
             points.append(qe.Point(point_id(cid), vec, with_chunk_id(cid, payloads[i])))
         self._update(qe.UpdateOperation.upsert_points(points))
-        if self.config.optimize_on_upsert:
+        self._since_optimize += len(points)
+        every = self.config.optimize_every_points
+        if self.config.optimize_on_upsert or (every is not None and self._since_optimize >= every):
             self._optimize()
 
     async def delete(self, ids: Sequence[str]) -> None:
@@ -397,6 +411,7 @@ class QdrantEdgeStore:
     def _optimize(self) -> bool:
         with self._lock:
             self._enter_write()
+            self._since_optimize = 0
             changed = self._shard.optimize() if self._shard is not None else False
             if self._shard is not None:
                 self._shard.flush()

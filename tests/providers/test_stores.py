@@ -233,6 +233,46 @@ class TestQdrantEdgeStore(StoreContract):
         assert hits / 200 >= 0.9
         await s.close()
 
+    async def test_a_long_ingest_is_optimised_in_bounded_pieces_as_it_goes(self, tmp_path):
+        """The optimiser runs every ``optimize_every_points`` writes (not only at the end), and no segment grows past
+        ``max_segment_size_kb``: what one optimiser run holds in memory does not grow with the index."""
+        import numpy as np
+
+        dim, n = 384, 3000  # 1.5 KB per vector: 1,000 KB holds about 660
+        rng = np.random.default_rng(5)
+        vecs = rng.standard_normal((n, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        s = QdrantEdgeStore(
+            QdrantEdgeStore.Config(
+                path=str(tmp_path / "long"),
+                indexing_threshold_kb=1,
+                full_scan_threshold_kb=1,
+                hnsw_ef_construct=32,
+                optimize_every_points=400,
+                max_segment_size_kb=1000,
+            )
+        )
+        await s.ensure_collection(dim)
+        for start in range(0, n, 250):  # batches as the indexer writes them
+            ids = [f"p{i}" for i in range(start, start + 250)]
+            await s.upsert(ids, vecs[start : start + 250], [{"doc_id": i} for i in ids])
+        info = s.info()  # no optimize() call yet: the periodic runs built these
+        assert info["points"] == n and info["indexed_vectors"] >= n // 2 and info["segments"] >= 3
+        exact = np.argsort(-(vecs[:20] @ vecs.T), axis=1)[:, :10]
+        hits = 0
+        for q, best in zip(vecs[:20], exact):
+            got = [cid for cid, _, _ in await s.search_dense(q, 10)]
+            hits += len(set(got) & {f"p{i}" for i in best})
+        assert hits / 200 >= 0.9
+        await s.close()
+        once = QdrantEdgeStore(
+            QdrantEdgeStore.Config(path=str(tmp_path / "once"), indexing_threshold_kb=1, optimize_every_points=None)
+        )
+        await once.ensure_collection(dim)
+        await once.upsert([f"p{i}" for i in range(600)], vecs[:600], [{"doc_id": "d"}] * 600)
+        assert once.info()["indexed_vectors"] == 0  # without it, nothing is optimised before optimize()
+        await once.close()
+
     async def test_another_reader_sees_the_last_published_copy_not_unfinished_writes(self, loaded, tmp_path):
         reader = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(tmp_path / "shard")))
         with pytest.raises(ConfigError, match="being written for the first time"):
