@@ -134,13 +134,13 @@ def parse_citations(answer: str) -> list[int]:
     return list(seen)
 
 
-
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 
 
 def strip_citations(answer: str) -> str:
     """The answer without its ``[n]`` citation markers (and the space before each), for scoring its words."""
     return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(_CITATION_GROUP.sub(" ", answer).split()))
+
 
 __all__ = [
     "ABSTENTION_EN",

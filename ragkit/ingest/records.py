@@ -48,8 +48,9 @@ def _warn_reserved(path: Path, keys: Any, warned: set[str]) -> None:
     for key in keys:
         if key in RESERVED and key not in warned:
             warned.add(key)
-            log.warning("%s: field %r is set by ragkit (it names the file, line or chunk); the file's own is dropped",
-                        path, key)
+            log.warning(
+                "%s: field %r is set by ragkit (it names the file, line or chunk); the file's own is dropped", path, key
+            )
 
 
 def _record_id(value: Any) -> str | None:
@@ -80,8 +81,9 @@ def jsonl_file(path: Path, opts: Options) -> Iterator[Document | LoadIssue]:
         else:
             rid = _record_id(record[id_key])
             if rid is None:
-                yield LoadIssue(str(path), n, f"field {id_key!r} must be a non-empty string or integer, "
-                                f"got {record[id_key]!r:.60}")
+                yield LoadIssue(
+                    str(path), n, f"field {id_key!r} must be a non-empty string or integer, got {record[id_key]!r:.60}"
+                )
                 continue
         if rid in seen:
             yield LoadIssue(str(path), n, f"duplicate id {rid!r}")
@@ -168,8 +170,10 @@ def csv_file(path: Path, opts: Options) -> Iterator[Document | LoadIssue]:
                 start = taken[0][0] if taken else lines.read_count
                 if len(taken) > 1:
                     yield LoadIssue(
-                        str(path), start, f"bad CSV quoting: {e} (a quoted field opened on this line was read "
-                        f"through line {taken[-1][0]}); the lines after it are read again as rows"
+                        str(path),
+                        start,
+                        f"bad CSV quoting: {e} (a quoted field opened on this line was read "
+                        f"through line {taken[-1][0]}); the lines after it are read again as rows",
                     )
                     lines.reread(taken[1:])
                 else:
