@@ -194,11 +194,14 @@ def answer_record(row: Mapping[str, Any], reply: Any, seconds: float) -> dict[st
 
 
 def detail_line(record: Mapping[str, Any], reply: Any, check: Any) -> dict[str, Any]:
-    """One ``--details`` line: the question, the answer, the path it took, its tool calls and the checked claims."""
+    """One ``--details`` line: the question, the answer, the path it took, its tool calls and the checked claims,
+    with the rest of its ``answer_record`` (gold answers, scores, sources and their retrieval scores, the grounding
+    and abstention checks), so the file feeds ``ragkit route build-data`` and the calibration scripts as it is."""
     meta = reply.metadata or {}
     route = meta.get("route")
     path = meta.get("path") or (plain(route).get("generator") if isinstance(route, Mapping) else None) or "rag"
     return {
+        **record,
         "id": record.get("id"),
         "question": record["question"],
         "answer": reply.text,

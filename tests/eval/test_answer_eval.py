@@ -66,6 +66,14 @@ def test_records_and_summary(tmp_path):
     assert records[2]["grounding"]["unsupported"] == ["'12 kWh' appears in no source"]
     json.dumps(records)  # plain data throughout
     assert result == summarise_answers(records)
+    details = tmp_path / "details.jsonl"
+    run_answer_eval(qa, rag=_rag(tmp_path / "again", ["Rollo [1]", ABSTENTION_EN, "steam [1]"]), details=details)
+    from ragkit.generate.routing_data import local_answer_right, read_answer_records
+
+    lines = read_answer_records(details)  # the --details file is an answer-record file as it is
+    assert [line["answer"] for line in lines] == ["Rollo [1]", ABSTENTION_EN, "steam [1]"]
+    assert lines[0]["sources"] and lines[0]["f1"] == 1.0 and "signals" in lines[0]["abstention"]
+    assert [local_answer_right(line) for line in lines] == [True, True, True]
     assert (
         result["exact_match"] == 0.5
         and result["abstention_accuracy"] == 1.0
