@@ -1,5 +1,6 @@
 """Retrieval and answer metrics against hand-computed values; BEIR building from the shared SQuAD set."""
 
+import json
 import math
 
 import pytest
@@ -63,3 +64,30 @@ def test_bad_beir_line_is_located(tmp_path):
     (tmp_path / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\nq\t1\t1\n")
     with pytest.raises(DataError, match=r"corpus.jsonl:2"):
         load_beir(tmp_path)
+
+
+def test_titles_that_name_their_documents_are_indexed_with_them(tmp_path):
+    from ragkit.eval.runner import distinctive_titles, run_retrieval_eval
+    from ragkit.testing import FakeEmbedder
+
+    hotpot = load_beir(
+        build_beir(SHARED / "hotpotqa/rag/passages.jsonl", SHARED / "hotpotqa/rag/qa.jsonl", tmp_path / "hp")
+    )
+    squad = load_beir(
+        build_beir(SHARED / "squad2/rag/passages.jsonl", SHARED / "squad2/rag/qa.jsonl", tmp_path / "sq", limit=50)
+    )
+    assert distinctive_titles(hotpot.corpus)  # one Wikipedia paragraph per title
+    assert not distinctive_titles(squad.corpus)  # an article's name over dozens of its passages
+    # A corpus whose only clue is the title: found with the title indexed, not without it.
+    (tmp_path / "t" / "qrels").mkdir(parents=True)
+    rows = [("a", "Zanzibar harbour", "It opened in 1890."), ("b", "Quito tramway", "It opened in 1890.")]
+    (tmp_path / "t" / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in rows), encoding="utf-8"
+    )
+    (tmp_path / "t" / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "Quito tramway"}) + "\n")
+    (tmp_path / "t" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tb\t1\n")
+    titled = run_retrieval_eval(tmp_path / "t", mode="sparse", embedder=FakeEmbedder(32))
+    assert titled["titles_indexed"] and titled["mrr@10"] == 1.0
+    (tmp_path / "off.yaml").write_text('chunker: {type: recursive, prefix: ""}\n', encoding="utf-8")
+    plain = run_retrieval_eval(tmp_path / "t", config=tmp_path / "off.yaml", mode="sparse", embedder=FakeEmbedder(32))
+    assert not plain["titles_indexed"] and plain["mrr@10"] < 1.0
