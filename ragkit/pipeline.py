@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mappin
 
 from ragkit import tracing
 from ragkit._aio import run_sync
+from ragkit.answer.abstention import without_question_thresholds
 from ragkit.answer.grounding import checked_reply, may_rewrite
 from ragkit.config import AppBuild, ComponentSpec, PipelineConfig, load_pipeline
 from ragkit.errors import ConfigError
@@ -301,35 +302,24 @@ class RAG:
         meta["query"] = state["query"].as_dict()
         reply = replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
         q = state["query"]  # grounding and abstention checks: metadata["grounding"], metadata["abstention"]
-        abstention = self.config.abstention
-        if state.get("prechecked"):  # the question signals passed before generation; only the answer's are left
-            from ragkit.answer.abstention import without_question_thresholds
-
-            abstention = without_question_thresholds(abstention)
+        abstention = self.config.abstention  # question signals that passed before generation are not checked again
+        abstention = without_question_thresholds(abstention) if state.get("prechecked") else abstention
         return checked_reply(reply, q.original, self.config.grounding, abstention, query=q.query)
 
-    def _before_generation(self, question: str, ledger: Any, gen: Any, state: dict[str, Any]) -> Reply | None:
-        """The abstention phrase, without running a model, when the question's own signals (its coverage by the
-        retrieved sources, their dense score) fall under the configured thresholds; None to go on and generate."""
-        from ragkit.answer.abstention import check_question, question_thresholds_only
-        from ragkit.language import abstention_phrase
+    def _before_generation(self, question: str, ledger: Any, state: dict[str, Any]) -> Reply | None:
+        """The abstention phrase, without running a model, when the question's own signals fall under the
+        thresholds (docs/grounding.md); None to go on and generate."""
+        from ragkit.answer.abstention import abstain_before_generation, question_thresholds_only
 
         config = self.config.abstention
-        if not question_thresholds_only(config):
-            return None
-        state["prechecked"] = True
-        verdict = check_question(state["query"].query, state["hits"], config)
-        if verdict is None:
+        state["prechecked"] = question_thresholds_only(config)
+        early = state["prechecked"] and abstain_before_generation(question, state["query"].query, state["hits"], config)
+        if not early:
             return None
         report = ledger.report()
         self._write_ledger(report)
-        meta = {
-            "abstention": verdict,
-            "usage_report": report,
-            "generator": "",
-            "query": state["query"].as_dict(),
-        }
-        return Reply(abstention_phrase(question), sources=tuple(state["hits"]), metadata=meta)
+        meta = {**early.metadata, "usage_report": report, "generator": "", "query": state["query"].as_dict()}
+        return replace(early, metadata=meta)
 
     def _write_ledger(self, report: Any) -> None:
         path = self.config.ledger.jsonl_path
@@ -349,7 +339,7 @@ class RAG:
         """Answer ``question`` from the index, citing numbered sources."""
         with tracing.span("ask"):
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
-            early = self._before_generation(question, ledger, gen, state)
+            early = self._before_generation(question, ledger, state)
             if early is not None:
                 return early
             routed = gen is self.routed_generator
@@ -373,7 +363,7 @@ class RAG:
         """Stream the answer; the last delta carries the full ``Reply`` with sources and usage."""
         with tracing.span("ask"):
             ledger, gen, state, prompt_for = await self._prepare(question, history, filter, generator)
-            early = self._before_generation(question, ledger, gen, state)
+            early = self._before_generation(question, ledger, state)
             if early is not None:
                 yield Delta(text=early.text)
                 yield Delta(reply=early)

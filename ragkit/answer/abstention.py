@@ -14,8 +14,8 @@ from typing import Any, Mapping, Sequence
 from ragkit.answer.prompting import strip_citations
 from ragkit.answer.sentences import STOPWORDS, terms
 from ragkit.component import ComponentConfig, Field
-from ragkit.language import is_abstention
-from ragkit.types import Hit
+from ragkit.language import abstention_phrase, is_abstention
+from ragkit.types import Hit, Reply
 
 SIGNALS = ("retrieval_score", "question_coverage", "answer_support", "mean_logprob")
 # Signals of the question and its sources alone: decided before the model runs, so a question they withdraw costs
@@ -145,6 +145,17 @@ def check_question(question: str, sources: Sequence[Hit], config: AbstentionConf
     return AbstentionCheck(signals, False, reason, "", before_generation=True)
 
 
+def abstain_before_generation(
+    question: str, query: str, sources: Sequence[Hit], config: AbstentionConfig
+) -> Reply | None:
+    """The abstention phrase in ``question``'s language, with the check that called for it, when the question's own
+    signals over the retrieved ``sources`` (searched as ``query``) fall under ``config``; else None."""
+    verdict = check_question(query, sources, config)
+    if verdict is None:
+        return None
+    return Reply(abstention_phrase(question), sources=tuple(sources), metadata={"abstention": verdict})
+
+
 def check_abstention(
     question: str,
     answer: str,
@@ -170,6 +181,7 @@ __all__ = [
     "decide",
     "check_abstention",
     "check_question",
+    "abstain_before_generation",
     "question_thresholds_only",
     "without_question_thresholds",
 ]
