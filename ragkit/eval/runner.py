@@ -166,10 +166,15 @@ def answer_text(reply_text: str) -> str:
 
 
 def plain(value: Any) -> Any:
-    """Metadata as JSON-ready data: objects with ``to_dict`` become dicts, the rest stays or becomes text."""
+    """Metadata as JSON-ready data: objects with ``to_dict`` and dataclasses (a budget plan) become dicts, the rest
+    stays or becomes text."""
+    import dataclasses
+
     to_dict = getattr(value, "to_dict", None) or getattr(value, "as_dict", None)
     if callable(to_dict):
         return plain(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

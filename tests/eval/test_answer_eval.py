@@ -73,6 +73,7 @@ def test_records_and_summary(tmp_path):
     lines = read_answer_records(details)  # the --details file is an answer-record file as it is
     assert [line["answer"] for line in lines] == ["Rollo [1]", ABSTENTION_EN, "steam [1]"]
     assert lines[0]["sources"] and lines[0]["f1"] == 1.0 and "signals" in lines[0]["abstention"]
+    assert lines[0]["plan"]["decisions"][0]["action"] == "kept"  # the budget plan as data, not its repr
     assert [local_answer_right(line) for line in lines] == [True, True, True]
     assert (
         result["exact_match"] == 0.5
