@@ -230,7 +230,9 @@ class QdrantEdgeStore:
                 self._dirty = True
             if shard is not None:
                 try:
-                    changed = bool(shard.optimize()) if optimize else False
+                    if optimize:
+                        changed = bool(shard.optimize())
+                        self._since_optimize = 0
                     shard.flush()
                 finally:
                     shard.close()

@@ -302,19 +302,20 @@ class RAG:
         meta["query"] = state["query"].as_dict()
         reply = replace(reply, sources=tuple(s.hit for s in prompt.sources), metadata=meta)
         q = state["query"]  # grounding and abstention checks: metadata["grounding"], metadata["abstention"]
-        abstention = self.config.abstention  # question signals that passed before generation are not checked again
-        abstention = without_question_thresholds(abstention) if state.get("prechecked") else abstention
-        return checked_reply(reply, q.original, self.config.grounding, abstention, query=q.query)
+        return checked_reply(reply, q.original, self.config.grounding, self._answer_abstention, query=q.query)
+
+    @cached_property
+    def _answer_abstention(self) -> Any:
+        """The abstention thresholds left once an answer exists: the question's were decided before generation."""
+        return without_question_thresholds(self.config.abstention)
 
     def _before_generation(self, question: str, ledger: Any, state: dict[str, Any]) -> Reply | None:
         """The abstention phrase, without running a model, when the question's own signals fall under the
         thresholds (docs/grounding.md); None to go on and generate."""
-        from ragkit.answer.abstention import abstain_before_generation, question_thresholds_only
+        from ragkit.answer.abstention import abstain_before_generation
 
-        config = self.config.abstention
-        state["prechecked"] = question_thresholds_only(config)
-        early = state["prechecked"] and abstain_before_generation(question, state["query"].query, state["hits"], config)
-        if not early:
+        early = abstain_before_generation(question, state["query"].query, state["hits"], self.config.abstention)
+        if early is None:
             return None
         report = ledger.report()
         self._write_ledger(report)

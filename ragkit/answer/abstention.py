@@ -21,6 +21,8 @@ SIGNALS = ("retrieval_score", "question_coverage", "answer_support", "mean_logpr
 # Signals of the question and its sources alone: decided before the model runs, so a question they withdraw costs
 # no generation and a stream is not held back for them.
 QUESTION_SIGNALS = ("retrieval_score", "question_coverage")
+ANSWER_SIGNALS = tuple(s for s in SIGNALS if s not in QUESTION_SIGNALS)
+NOT_ANSWERED = "not answered: the sources do not cover the question"
 
 
 class AbstentionConfig(ComponentConfig):
@@ -123,7 +125,7 @@ def decide(signals: Mapping[str, float | None], config: AbstentionConfig) -> str
     return None
 
 
-def question_thresholds_only(config: AbstentionConfig) -> bool:
+def has_question_thresholds(config: AbstentionConfig) -> bool:
     """Whether ``config`` sets a threshold on a question signal (checked before generation)."""
     return config.enabled and any(getattr(config, f"min_{name}") is not None for name in QUESTION_SIGNALS)
 
@@ -136,8 +138,6 @@ def without_question_thresholds(config: AbstentionConfig) -> AbstentionConfig:
 def check_question(question: str, sources: Sequence[Hit], config: AbstentionConfig) -> AbstentionCheck | None:
     """Before generation: the withdrawal the question's own signals call for over the retrieved ``sources``, or
     None when the model should answer."""
-    if not question_thresholds_only(config):
-        return None
     signals = abstention_signals(question, "", sources)
     reason = decide({k: signals[k] for k in QUESTION_SIGNALS}, config)
     if reason is None:
@@ -150,6 +150,8 @@ def abstain_before_generation(
 ) -> Reply | None:
     """The abstention phrase in ``question``'s language, with the check that called for it, when the question's own
     signals over the retrieved ``sources`` (searched as ``query``) fall under ``config``; else None."""
+    if not has_question_thresholds(config):  # nothing to decide: skip the signals (every ask passes here)
+        return None
     verdict = check_question(query, sources, config)
     if verdict is None:
         return None
@@ -177,11 +179,13 @@ __all__ = [
     "AbstentionCheck",
     "SIGNALS",
     "QUESTION_SIGNALS",
+    "ANSWER_SIGNALS",
+    "NOT_ANSWERED",
     "abstention_signals",
     "decide",
     "check_abstention",
     "check_question",
     "abstain_before_generation",
-    "question_thresholds_only",
+    "has_question_thresholds",
     "without_question_thresholds",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Sequence
 
 from pydantic import model_validator
 
-from ragkit.answer.abstention import QUESTION_SIGNALS, SIGNALS, AbstentionConfig, check_abstention
+from ragkit.answer.abstention import ANSWER_SIGNALS, AbstentionConfig, check_abstention
 from ragkit.answer.prompting import parse_citations, strip_citations
 from ragkit.answer.sentences import split_sentences
 from ragkit.component import ComponentConfig, Field
@@ -350,7 +350,7 @@ def checked_reply(
 def may_rewrite(grounding: GroundingConfig, abstention: AbstentionConfig) -> bool:
     """Whether the checks can change an answer's text once generated (strict grounding, or a threshold on an
     answer signal); the question signals are decided before generation (``check_question``)."""
-    thresholds = any(getattr(abstention, f"min_{name}") is not None for name in SIGNALS if name not in QUESTION_SIGNALS)
+    thresholds = any(getattr(abstention, f"min_{name}") is not None for name in ANSWER_SIGNALS)
     return grounding.mode == "strict" or (abstention.enabled and thresholds)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from ragkit.answer.abstention import NOT_ANSWERED
 from ragkit.apps import web_view
 from ragkit.apps.web_guard import SESSION_COOKIE, Gate, SecurityHeaders, TokenCheck, security_headers
 from ragkit.component import scrub
@@ -65,6 +66,10 @@ def sources_of(reply: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _withdrawal(abstention: Any) -> str:
+    return NOT_ANSWERED if abstention.before_generation else f"the answer was: {abstention.original_text}"
+
+
 def checks_of(reply: Any) -> dict[str, Any]:
     """What the grounding and abstention checks found: unsupported claims, removed sentences, a withdrawal."""
     meta = getattr(reply, "metadata", {}) or {}
@@ -73,13 +78,7 @@ def checks_of(reply: Any) -> dict[str, Any]:
     return {
         "unsupported": list(getattr(grounding, "unsupported", ())),
         "removed": list(getattr(grounding, "removed", ())),
-        "withdrawn": (
-            None
-            if not withdrawn
-            else f"{withdrawn}; not answered: the sources do not cover the question"
-            if getattr(abstention, "before_generation", False)
-            else f"{withdrawn}; the answer was: {abstention.original_text}"
-        ),
+        "withdrawn": withdrawn and f"{withdrawn}; {_withdrawal(abstention)}",
     }
 
 

@@ -113,6 +113,8 @@ def _print_sources(reply) -> None:
 
 def _print_checks(reply) -> None:
     """Unsupported claims, sentences strict grounding removed, and an answer withdrawn for low confidence."""
+    from ragkit.answer.abstention import NOT_ANSWERED
+
     grounding = reply.metadata.get("grounding")
     abstention = reply.metadata.get("abstention")
     lines = []
@@ -122,7 +124,7 @@ def _print_checks(reply) -> None:
         lines += [f"  - note: {note}" for note in grounding.miscited]
     if abstention is not None and abstention.reason is not None:
         if abstention.before_generation:
-            lines.append(f"  - not answered: the sources do not cover the question ({abstention.reason})")
+            lines.append(f"  - {NOT_ANSWERED} ({abstention.reason})")
         else:
             lines.append(f"  - withdrawn ({abstention.reason}): {abstention.original_text}")
     if lines:

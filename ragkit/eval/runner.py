@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import statistics
@@ -168,8 +169,6 @@ def answer_text(reply_text: str) -> str:
 def plain(value: Any) -> Any:
     """Metadata as JSON-ready data: objects with ``to_dict`` and dataclasses (a budget plan) become dicts, the rest
     stays or becomes text."""
-    import dataclasses
-
     to_dict = getattr(value, "to_dict", None) or getattr(value, "as_dict", None)
     if callable(to_dict):
         return plain(to_dict())
@@ -228,16 +227,10 @@ def detail_line(record: Mapping[str, Any], reply: Any, check: Any) -> dict[str, 
     path = meta.get("path") or (plain(route).get("generator") if isinstance(route, Mapping) else None) or "rag"
     return {
         **record,
-        "id": record.get("id"),
-        "question": record["question"],
         "answer": reply.text,
         "path": path,
         "tool_calls": plain(meta.get("tool_calls") or []),
         "claims": plain(check) if check is not None else None,
-        "contains": record.get("contains"),
-        "abstained": record.get("abstained"),
-        "unanswerable": record.get("unanswerable"),
-        "seconds": record.get("seconds"),
         **({"plan": plain(meta["plan"])} if meta.get("plan") is not None else {}),
     }
 

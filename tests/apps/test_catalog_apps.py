@@ -8,11 +8,9 @@ import dataclasses
 import io
 import json
 import shutil
-import socket
-import threading
-import time
 
 import pytest
+from live_server import serving
 from paths import EXAMPLES, SHARED
 
 from ragkit.apps.catalog.bot import CatalogBot
@@ -71,32 +69,12 @@ def test_ragkit_chat_answers_on_each_example_catalog(example, monkeypatch, capsy
 @pytest.fixture(scope="module")
 def served(example):
     pytest.importorskip("starlette")
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     from ragkit.apps.web import create_app
 
     name, app, question, expected = example
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app.answerer, title=app.title, note=app.note),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", question, expected
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(app.answerer, title=app.title, note=app.note)) as url:
+        yield url, question, expected
 
 
 def test_web_stream_on_each_example_catalog(served):

@@ -11,8 +11,6 @@ import dataclasses
 import json
 import re
 import shutil
-import socket
-import threading
 import time
 from typing import Any
 
@@ -22,6 +20,7 @@ pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright is not installed")
 
+from live_server import LiveServer  # noqa: E402
 from paths import ARTIFACTS, EXAMPLES, SHARED  # noqa: E402
 
 from ragkit.apps.catalog.bot import CatalogBot  # noqa: E402
@@ -39,27 +38,6 @@ AXE = EXAMPLES.parent / "tests" / "apps" / "axe" / "node_modules" / "axe-core" /
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (apt-get install chromium)")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-class Server:
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def _bot(config: Any, section: Any) -> CatalogBot:
@@ -106,7 +84,7 @@ def site(request, tmp_path_factory):
         bot = who_bot(tmp)
     else:
         bot = example_bot(tmp)
-    server = Server(create_app(bot, title=f"{request.param} catalog", note="Test catalog."))
+    server = LiveServer(create_app(bot, title=f"{request.param} catalog", note="Test catalog."))
     yield server.url, bot, request.param
     server.close()
 
@@ -319,7 +297,7 @@ def big(tmp_path_factory):
         )
     path = tmp / "big.json"
     path.write_text(json.dumps(rows), encoding="utf-8")
-    server = Server(create_app(example_bot(tmp, path, docs=False)))
+    server = LiveServer(create_app(example_bot(tmp, path, docs=False)))
     yield server.url
     server.close()
 
@@ -379,7 +357,7 @@ class ScriptedAnswerer:
 
 def test_markers_link_sources_and_unsupported_claims_show_why(browser):
     answerer = ScriptedAnswerer()
-    server = Server(create_app(answerer))
+    server = LiveServer(create_app(answerer))
     page = browser.new_page()
     try:
         page.goto(server.url + "/")

@@ -10,7 +10,6 @@ import base64
 import hashlib
 import re
 import shutil
-import socket
 import threading
 import time
 from typing import Any
@@ -20,6 +19,8 @@ import pytest
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
+
+from live_server import LiveServer  # noqa: E402
 
 from ragkit.apps.api_guard import is_loopback  # noqa: E402
 from ragkit.apps.web import PAGE, create_app  # noqa: E402
@@ -53,32 +54,12 @@ class FailingAnswerer:
         yield  # pragma: no cover
 
 
-class Server:
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def serve():
-    started: list[Server] = []
+    started: list[LiveServer] = []
 
     def start(app: Any) -> str:
-        started.append(Server(app))
+        started.append(LiveServer(app))
         return started[-1].url
 
     yield start
