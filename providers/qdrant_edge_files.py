@@ -17,6 +17,7 @@ by the first process that opens it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -107,7 +108,7 @@ class ShardFiles:
         name = f"gen-{max(numbers, default=0) + 1:06d}"
         tmp = self.root / f"{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(self.live, tmp, ignore=shutil.ignore_patterns("wal"))
+        shutil.copytree(self.live, tmp, ignore=shutil.ignore_patterns("wal"), copy_function=sparse_copy)
         cfg_path = tmp / CONFIG
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         cfg["wal_enabled"] = False  # readers of a copy nobody writes need no log, and so take no lock on it
@@ -158,3 +159,52 @@ class ShardFiles:
 
 
 __all__ = ["ShardFiles", "dense_dim", "CONFIG"]
+
+
+_BLOCK = 1 << 20
+
+
+def sparse_copy(src: str, dst: str) -> str:
+    """Copy a file keeping its holes: the engine sizes its storage files in 32 MB steps and leaves them mostly
+    unwritten, and a plain copy would write every zero (a five-document index took ~115 MB per published copy).
+
+    Data regions are found with SEEK_DATA/SEEK_HOLE where the file system supports them, else all-zero blocks are
+    skipped; either way the copy reads back byte for byte the same."""
+    size = os.path.getsize(src)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        for start, end in _data_regions(fin.fileno(), size):
+            fin.seek(start)
+            pos = start
+            while pos < end:
+                block = fin.read(min(_BLOCK, end - pos))
+                if not block:
+                    break
+                if block.count(0) != len(block):  # all-zero blocks stay holes
+                    fout.seek(pos)
+                    fout.write(block)
+                pos += len(block)
+        fout.truncate(size)
+    shutil.copystat(src, dst)
+    return dst
+
+
+def _data_regions(fd: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of the parts of a file that may hold data; the whole file where holes cannot be asked for."""
+    seek_data, seek_hole = getattr(os, "SEEK_DATA", None), getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None:
+        return [(0, size)]
+    regions, pos = [], 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, seek_data)
+            except OSError as e:
+                if e.errno != errno.ENXIO:  # anything but "no data after pos": copy everything instead
+                    raise
+                break
+            end = min(os.lseek(fd, start, seek_hole), size)
+            regions.append((start, end))
+            pos = end
+    except OSError:
+        return [(0, size)]
+    return regions

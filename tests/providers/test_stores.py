@@ -289,6 +289,43 @@ class TestQdrantEdgeStore(StoreContract):
         await reader.close()
         assert sum(p.name.startswith("gen-") and p.is_dir() for p in (tmp_path / "shard").iterdir()) >= 1
 
+    async def test_a_published_copy_keeps_the_engines_holes(self, loaded, tmp_path):
+        """The engine sizes its files in 32 MB steps and writes little of them; the copy readers open must not fill
+        the holes with zeros (a small index took ~115 MB of disk per copy), and must read back the same."""
+        await loaded.close()
+        root = tmp_path / "shard"
+        gen = root / (root / "CURRENT").read_text()
+
+        def on_disk(d):
+            files = [p for p in d.rglob("*") if p.is_file()]
+            return sum(p.stat().st_blocks * 512 for p in files), sum(p.stat().st_size for p in files)
+
+        used, size = on_disk(gen)
+        assert size > 64 << 20 and used < 16 << 20  # the engine's files are sized large, and stay holes
+        reader = QdrantEdgeStore(QdrantEdgeStore.Config(path=str(root)))
+        q = CORPUS[1][9]
+        assert await reader.count() == 60 and [h[0] for h in await reader.search_dense(q, 5)]
+        await reader.close()
+
+    def test_sparse_copy_reads_back_byte_for_byte(self, tmp_path):
+        import os
+
+        from ragkit.providers.qdrant_edge_files import sparse_copy
+
+        src, dst = tmp_path / "src", tmp_path / "dst"
+        with open(src, "wb") as f:
+            f.truncate(8 << 20)
+            f.seek(3 << 20)
+            f.write(os.urandom(100_000))
+            f.seek((8 << 20) - 3)
+            f.write(b"end")
+        sparse_copy(str(src), str(dst))
+        assert dst.read_bytes() == src.read_bytes()
+        assert dst.stat().st_blocks * 512 < 2 << 20
+        (tmp_path / "empty").write_bytes(b"")
+        sparse_copy(str(tmp_path / "empty"), str(dst))
+        assert dst.read_bytes() == b""
+
     async def test_a_store_of_the_first_layout_is_moved_in_and_published(self, tmp_path):
         import qdrant_edge as qe
 
