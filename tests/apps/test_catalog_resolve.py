@@ -64,7 +64,7 @@ def catalog(tmp_path_factory):
                     "column": "Days",
                     "type": "number",
                     "unit": "days",
-                    "synonyms": {"en": ["without power", "holdover"]},
+                    "synonyms": {"en": ["without power", "holdover", "keeps temperature"]},
                     "higher": {"words": {"en": ["longer"]}},
                 },
                 "technology": {"column": "Tech", "type": "text", "synonyms": {"en": ["technology"]}},
@@ -144,6 +144,39 @@ def test_attributes_the_catalog_lacks_are_noticed(catalog, resolver):
     assert reader.read("What warranty comes with the MK 204?").lacking == ["warranty"]
     assert reader.read("In welcher Farbe gibt es den MK 204?").lacking == ["colour"]
     assert reader.read("How much does the MK 204 cost?").lacking == []  # this catalog has prices
+
+
+def test_german_declined_words_meet_the_schemas_words(catalog, resolver):
+    """A declined adjective ("kleinsten", "günstigeren") meets the schema's or the generic word; names stay exact."""
+    reader = Reader(catalog, resolver)
+    u = reader.read("Welche Kühlboxen haben das kleinste Gefrierfach?")
+    assert u.categories == ["Cold Box"] and u.asked() == ["freezer_volume"] and u.way == "lower"
+    u = reader.read("Welches ist das günstigere Gerät, VC-150 F oder MK 204?")
+    assert u.way == "lower" and u.asked() == ["price"]
+    u = reader.read("Welche Kühlbox hat den geringsten Preis in EUR?")  # the generic "least", declined
+    assert u.way == "lower" and u.categories == ["Cold Box"]
+
+
+def test_a_less_or_more_word_applies_to_an_attribute_known_only_by_its_unit(catalog, resolver):
+    u = Reader(catalog, resolver).read("Welche Kühlbox hat am wenigsten Liter?")
+    assert u.way == "lower" and u.weak_attributes[:1] == ["volume"]
+
+
+def test_a_negation_excludes_every_category_it_lists(catalog, resolver):
+    reader = Reader(catalog, resolver)
+    everything = set(catalog.categories())
+    u = reader.read("Which products that aren't cold boxes or ice lined refrigerators keep cold the longest?")
+    assert set(u.categories) == everything - {"Cold Box", "Ice Lined Refrigerator - Compression"}
+    u = reader.read("Which products except cold boxes last longest without power?")
+    assert set(u.categories) == everything - {"Cold Box"}
+    u = reader.read("Welche Geräte, weder Kühlboxen noch eisgekühlte, halten am längsten ohne Strom?")
+    assert set(u.categories) == everything - {"Cold Box"}
+
+
+def test_a_topic_word_inside_a_named_attributes_phrase_is_not_lacking(catalog, resolver):
+    reader = Reader(catalog, resolver)
+    assert reader.read("How long does the MK 204 hold its temperature without power?").lacking == []
+    assert reader.read("What temperature does the MK 204 reach?").lacking == ["temperature"]
 
 
 @pytest.mark.skipif(not WHO.exists(), reason="shared WHO/HERMES catalog not present")

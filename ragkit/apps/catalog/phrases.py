@@ -73,25 +73,53 @@ class Match(Generic[T]):
         return self.i < other.j and other.i < self.j
 
 
-class PhraseIndex(Generic[T]):
-    """Phrases as token sequences; finds every occurrence in a token list."""
+_ENDINGS = ("en", "em", "es", "e", "n")  # German declension endings ("batteriebetriebene", "geringsten")
 
-    def __init__(self) -> None:
+
+def forms(word: str) -> frozenset[str]:
+    """A word and the forms it takes without one German declension ending; two words that share a form are one word
+    to a phrase index that allows inflection. Short words and comparatives ("kleiner") are left alone."""
+    out = {word}
+    if len(word) >= 5 and word.isalpha():
+        out |= {word[: -len(e)] for e in _ENDINGS if word.endswith(e) and len(word) - len(e) >= 4}
+    return frozenset(out)
+
+
+class PhraseIndex(Generic[T]):
+    """Phrases as token sequences; finds every occurrence in a token list. With ``inflected`` a word also matches
+    its German declined forms ("batteriebetriebene Solar" finds "batteriebetrieben Solar"); names stay exact."""
+
+    def __init__(self, inflected: bool = False) -> None:
         self._by_first: dict[str, list[tuple[tuple[str, ...], T]]] = defaultdict(list)
+        self.inflected = inflected
 
     def add(self, phrase: str | tuple[str, ...], payload: T) -> None:
         seq = key(phrase) if isinstance(phrase, str) else phrase
-        if seq:
-            self._by_first[seq[0]].append((seq, payload))
+        if not seq:
+            return
+        for first in forms(seq[0]) if self.inflected else (seq[0],):
+            self._by_first[first].append((seq, payload))
 
     def find(self, toks: Sequence[Token]) -> list[Match[T]]:
         norms = [t.norm for t in toks]
-        out = []
-        for i, first in enumerate(norms):
-            for seq, payload in self._by_first.get(first, ()):
-                if tuple(norms[i : i + len(seq)]) == seq:
-                    out.append(Match(i, i + len(seq), payload))
-        return out
+        if not self.inflected:
+            out = []
+            for i, first in enumerate(norms):
+                for seq, payload in self._by_first.get(first, ()):
+                    if tuple(norms[i : i + len(seq)]) == seq:
+                        out.append(Match(i, i + len(seq), payload))
+            return out
+        word_forms = [forms(n) for n in norms]
+        found: dict[tuple[int, int, int], Match[T]] = {}
+        for i in range(len(norms)):
+            for first in word_forms[i]:
+                for seq, payload in self._by_first.get(first, ()):
+                    end = i + len(seq)
+                    if end <= len(norms) and all(
+                        w == norms[k] or forms(w) & word_forms[k] for k, w in zip(range(i, end), seq)
+                    ):
+                        found.setdefault((i, end, id(payload)), Match(i, end, payload))
+        return sorted(found.values(), key=lambda m: (m.i, m.j))
 
 
 def longest_first(matches: Iterable[Match[T]], taken: set[int] | None = None) -> list[Match[T]]:

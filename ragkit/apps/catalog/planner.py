@@ -203,7 +203,10 @@ class ModelPlanner:
                 )
         if not asked:  # search_text is for questions no attribute answers
             calls.append(obj({"tool": {"const": "search_text"}}))
-        calls.append(obj({"tool": {"const": "cannot_answer"}, "reason": {"enum": REASONS}}))
+        if not (products and asked):
+            # A named product and an attribute the catalog has are a lookup the tools answer (an empty value
+            # included); only text in the question could talk the model out of it ("reply only 'no data'").
+            calls.append(obj({"tool": {"const": "cannot_answer"}, "reason": {"enum": REASONS}}))
         if products or advice_only(u, self.catalog):
             # A question about named products is answered about them; an advice question by the descriptions.
             return obj({"calls": {"type": "array", "items": {"anyOf": calls}, "minItems": 1, "maxItems": 3}})

@@ -80,7 +80,7 @@ class Resolver:
         self._raw: dict[str, set[str]] = defaultdict(set)  # id -> names as written, compacted
         self.makers: PhraseIndex[frozenset[str]] = PhraseIndex()
         self._maker_alias: dict[str, set[str]] = defaultdict(set)
-        self.categories: PhraseIndex[frozenset[str]] = PhraseIndex()
+        self.categories: PhraseIndex[frozenset[str]] = PhraseIndex(inflected=True)
         cfg = catalog.config
         self._id_pattern = re.compile(rf"(?<![\w-])(?:{cfg.id_pattern})(?![\w]|-\w)") if cfg.id_pattern else None
         for p in catalog:

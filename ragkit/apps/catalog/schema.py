@@ -32,25 +32,22 @@ _ROLE_WORDS: dict[str, dict[Lang, tuple[str, list[str]]]] = {
     },
 }
 # Words that make "more"/"less" of whichever attribute the question names.
+# Declined forms ("größten", "geringsten") match these through the phrase index's German endings.
 GENERIC_WAY: dict[Way, dict[Lang, list[str]]] = {
     "higher": {
         "en": ["more", "most", "higher", "highest", "greater", "greatest", "max", "maximum", "longer", "longest"],
         "de": [
-            "mehr",
-            "meisten",
-            "am meisten",
-            "höher",
-            "höchste",
-            "höchsten",
-            "größer",
-            "größte",
-            "länger",
-            "längste",
+            *("mehr", "meiste", "am meisten", "höher", "höchste", "am höchsten", "größer", "größte", "am größten"),
+            *("länger", "längste", "am längsten", "maximal", "maximale"),
         ],
     },
     "lower": {
         "en": ["less", "least", "lower", "lowest", "fewer", "fewest", "min", "minimum", "shorter", "shortest"],
-        "de": ["weniger", "wenigsten", "am wenigsten", "niedriger", "niedrigste", "kleiner", "kleinste", "kürzer"],
+        "de": [
+            *("weniger", "wenigste", "am wenigsten", "niedriger", "niedrigste", "am niedrigsten", "kleiner"),
+            *("kleinste", "am kleinsten", "kürzer", "kürzeste", "am kürzesten", "geringer", "geringste"),
+            *("am geringsten", "minimal", "minimale"),
+        ],
     },
 }
 

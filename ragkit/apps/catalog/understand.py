@@ -13,10 +13,20 @@ from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
+from ragkit.apps.catalog.phrases import key as phrase_key
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
 from ragkit.apps.catalog.units import PERIODS, UNIT_WORDS, Quantity, canonical_unit, find_quantities, parse_number
-from ragkit.apps.catalog.words import BARE_NUMBER, BETWEEN, COMPARATORS, CUES, QUESTION_WORDS, TOPICS, Op
+from ragkit.apps.catalog.words import (
+    BARE_NUMBER,
+    BETWEEN,
+    COMPARATORS,
+    CUES,
+    LIST_JOINERS,
+    QUESTION_WORDS,
+    TOPICS,
+    Op,
+)
 from ragkit.language import Lang, is_german
 
 
@@ -92,7 +102,7 @@ class Reader:
     @cached_property
     def phrases(self) -> PhraseIndex[tuple[str, ...]]:
         """Every schema word, tagged: ("attr", name), ("way", name, way), ("value", name, value), cues, topics."""
-        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
+        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex(inflected=True)
         for phrase, name in self.schema.attribute_phrases():
             idx.add(phrase, ("attr", name))
         for phrase, name, value in self.schema.value_phrases():
@@ -112,7 +122,7 @@ class Reader:
     @cached_property
     def ways(self) -> PhraseIndex[tuple[str, ...]]:
         """Words for more or less: each attribute's own ("cheaper", "taller") and the generic ones ("more")."""
-        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
+        idx: PhraseIndex[tuple[str, ...]] = PhraseIndex(inflected=True)
         for phrase, name, way in self.schema.direction_phrases():
             idx.add(phrase, ("way", name, way))
         for way, words in GENERIC_WAY.items():
@@ -216,6 +226,12 @@ class Reader:
         # "no freezer part", "ohne Gefrierfach": a category phrase right after a negation excludes those categories.
         negations = {m.j for m in found if m.payload == ("cue", "negation")}
         negated = [c for c in cat_spans if c.i in negations or c.i - 1 in negations]
+        # ... and the categories listed after it: "not cold boxes or carriers", "weder Kühlboxen noch Träger"
+        for c in cat_spans:
+            if c not in negated and any(
+                c.i == n.j or (c.i == n.j + 1 and toks[n.j].norm in LIST_JOINERS) for n in negated
+            ):
+                negated.append(c)
         ents.categories = [c for c in cat_spans if c not in negated]
         u.categories = ents.category_values()
         if negated:
@@ -223,7 +239,7 @@ class Reader:
             base = u.categories if u.categories is not None else self.catalog.categories()
             u.categories = [c for c in base if c not in excluded] or u.categories
         tied = {(c.i, c.j) for c in cat_spans}
-        self._attributes(u, found, toks, tied)
+        generic_way = self._attributes(u, found, toks, tied)
         spans = taken | {k for m in found for k in range(m.i, m.j)}
         for m in longest_first(self.unit_index.find(toks), spans):
             kind = m.payload[0]
@@ -231,13 +247,18 @@ class Reader:
                 u.units.append(m.payload[1])
             if kind in ("varying", "fixed"):  # "how many litres", "kWh per day": the attribute measured in it
                 u.weak_attributes += [a for a in self.schema.by_unit(m.payload[1])[:1] if a not in u.weak_attributes]
+        if u.way is None and generic_way and (u.attributes or u.weak_attributes or u.tied_attributes):
+            u.way = generic_way  # "the least kW": the attribute may be known only by its unit
         self._conditions(u, question, toks, quantities, found)
         u.unknown_makers = [
             w for w in ents.unknown_makers if tokenize(w) and tokenize(w)[0].norm not in self.vocabulary
         ]
         return u
 
-    def _attributes(self, u: Understanding, found: list[Match[tuple[str, ...]]], toks: list[Token], tied: set) -> None:
+    def _attributes(
+        self, u: Understanding, found: list[Match[tuple[str, ...]]], toks: list[Token], tied: set
+    ) -> Way | None:
+        """Attributes, directions, values, cues and lacking topics; returns a generic "more"/"less" word's way."""
         negated = {m.j for m in found if m.payload == ("cue", "negation")}
         generic_way: Way | None = None
         for m in found:
@@ -265,8 +286,6 @@ class Reader:
                 setattr(u, {"count": "count", "list": "listing", "compare": "compare"}[m.payload[1]], True)
             elif kind == "topic" and m.payload[1] not in self.covered_topics:
                 u.lacking.append(m.payload[1])
-        if u.way is None and generic_way and (u.attributes or u.weak_attributes or u.tied_attributes):
-            u.way = generic_way
         u.attributes = list(dict.fromkeys(u.attributes))
         u.weak_attributes = [a for a in dict.fromkeys(u.weak_attributes) if a not in u.attributes]
         u.lacking = list(dict.fromkeys(u.lacking))
@@ -279,6 +298,14 @@ class Reader:
         specific = {m.payload[1] for m in found if m.payload[0] == "topic"} - vague
         if specific or u.attributes:
             u.lacking = [t for t in u.lacking if t not in vague or t in specific]
+        # A topic word inside a named attribute's own phrases is that attribute's ("holds its temperature without
+        # power" asks the holdover time, not a temperature the catalog lacks).
+        named = [*u.attributes, *u.weak_attributes, *([u.way_attribute] if u.way_attribute else [])]
+        if u.lacking and named:
+            phrases = [*self.schema.attribute_phrases(), *((p, a) for p, a, _ in self.schema.direction_phrases())]
+            own = {t.norm for p, a in phrases if a in named for t in tokenize(p)}
+            u.lacking = [t for t in u.lacking if not any(set(phrase_key(w)) <= own for w in TOPICS[t])]
+        return generic_way
 
     def _conditions(
         self, u: Understanding, question: str, toks: list[Token], quantities: list[Quantity], found: list[Match]

@@ -37,7 +37,10 @@ CUES: dict[str, list[str]] = {
     "compare": _w(
         "compare|comparison|versus|vs|or|than|which of|vergleich|vergleiche|oder|als|welcher von|welches von"
     ),
-    "negation": _w("without|no|not|lacking|ohne|kein|keine|keinen|nicht"),
+    "negation": _w(
+        "without|no|not|lacking|except|excluding|other than|aren't|isn't|don't|doesn't|neither|nor|"
+        "ohne|kein|keine|keinen|nicht|außer|ausgenommen|weder|noch"
+    ),
 }
 # What buyers commonly ask about; a topic whose words no schema attribute claims is one the catalog lacks.
 TOPICS: dict[str, list[str]] = {
@@ -64,6 +67,8 @@ TOPICS: dict[str, list[str]] = {
     "discount": _w("discount|rabatt"),
     "certification": _w("certification|certificate|zertifikat"),
 }
+# Words that continue a list of categories after a negation ("not cold boxes or carriers").
+LIST_JOINERS = frozenset(t.norm for t in tokenize("or and nor oder und noch"))
 BARE_NUMBER = re.compile(r"(?<![\w.,/-])[-−]?\d+(?:[.,]\d+)?(?![\w/*#-]|[.,]\d)")
 BETWEEN = re.compile(r"\b(?:between|zwischen)\s+([-−]?\d+(?:[.,]\d+)?)\s*\w*\s+(?:and|und)\s+", re.IGNORECASE)
 QUESTION_WORDS = frozenset(
@@ -71,4 +76,4 @@ QUESTION_WORDS = frozenset(
     for t in tokenize("how much many what which who is are does do the a wie viel viele wieviel was welche welcher")
 )
 
-__all__ = ["Op", "COMPARATORS", "CUES", "TOPICS", "BARE_NUMBER", "BETWEEN", "QUESTION_WORDS"]
+__all__ = ["Op", "COMPARATORS", "CUES", "TOPICS", "LIST_JOINERS", "BARE_NUMBER", "BETWEEN", "QUESTION_WORDS"]
