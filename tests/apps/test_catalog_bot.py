@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -389,6 +390,17 @@ def test_who_table_through_its_example_config(tmp_path, embedder):
     assert expected and sorted(h.chunk.doc_id for h in answer.sources) == expected
     assert is_abstention(bot.ask("Do you have anything by Liebherr?").text)
     assert is_abstention(bot.ask("What is the holdover time of the LABO-288?").text)
+    # two values of one text attribute are either of them, and a negated one is left out
+    either = {r["Name"] for r in rows if r["Energy"] in ("GE", "KE")}
+    for question in ("How many products run on gas or kerosene?", "Wie viele Geräte laufen mit Petroleum oder Gas?"):
+        assert re.search(rf"\b{len(either)}\b", bot.ask(question).text), question
+    answer = bot.ask("Which products run on gas or kerosene and hold over 100 litres?")
+    assert {h.chunk.doc_id for h in answer.sources} == {
+        r["Name"] for r in rows if r["Name"] in either and r["cooler"] and float(r["cooler"]) > 100
+    }
+    not_solar = {r["Name"] for r in rows if r["Energy"] != "S" and "Cold Box" not in r["DisplayCategory"]}
+    answer = bot.ask("List the refrigerators, freezers and carriers that are not solar-powered")
+    assert {h.chunk.doc_id for h in answer.sources} <= not_solar and len(answer.sources) > 5
 
 
 def test_tool_loop_runs_the_catalog_tools_for_api_models(bot):

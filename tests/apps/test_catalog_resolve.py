@@ -179,6 +179,37 @@ def test_a_topic_word_inside_a_named_attributes_phrase_is_not_lacking(catalog, r
     assert reader.read("What temperature does the MK 204 reach?").lacking == ["temperature"]
 
 
+def test_a_range_reads_its_lower_bound_once(catalog, resolver):
+    u = Reader(catalog, resolver).read("Which cold box has between 5 and 10 litres and costs under 550 EUR?")
+    got = sorted((c.attributes[0], c.op, c.value) for c in u.conditions)
+    assert got == [("price", "<", 550), ("volume", "<=", 10), ("volume", ">=", 5)]
+
+
+def test_german_compounds_meet_their_front_word(catalog, resolver):
+    reader = Reader(catalog, resolver)
+    assert reader.read("Welche Kühlboxmodelle gibt es von Dometic?").categories == ["Cold Box"]
+    assert reader.read("Welche Garantiezeit hat der MK 204?").lacking == ["warranty"]
+    assert reader.read("Which fridges are lockable?").lacking == ["lock"]  # whole English words only
+
+
+@pytest.mark.skipif(not WHO.exists(), reason="shared WHO/HERMES catalog not present")
+def test_who_questions_with_german_lists_ranges_and_exclusions():
+    catalog = load_catalog(load_pipeline(EXAMPLE / "who.yaml").sections["catalog"])
+    reader = Reader(catalog, Resolver(catalog))
+    fridges_and_freezers = set(reader.read("Welche Kühlgeräte oder Gefriergeräte gibt es?").categories)
+    u = reader.read("Welche Kühl- oder Gefriergeräte gibt es?")  # the cut-off word is "Kühlgeräte"
+    assert set(u.categories) == fridges_and_freezers and len(fridges_and_freezers) >= 5
+    u = reader.read("Welches Gerät, Kühlboxen und Impfstoffträger ausgenommen, hält am längsten ohne Strom?")
+    assert u.categories and not {"Cold Box", "Vaccine Carrier"} & set(u.categories) and "Cold Room" in u.categories
+    u = reader.read("Wie viele Geräte haben mindestens 20 Liter Kühlraum?")  # measured: the volume, not a cold room
+    assert u.categories is None and [c.attributes for c in u.conditions] == [("volume",)]
+    assert reader.read("Was kostet der Kühlraum?").categories == ["Cold Room"]
+    u = reader.read("How many mains-electric units (not the gas or kerosene hybrids) use under 3 kWh per day?")
+    assert u.values == [("energy_source", "E")]
+    u = reader.read("Which units don't run on gas?")
+    assert ("energy_source", "GE") not in u.values and ("energy_source", "E") in u.values
+
+
 @pytest.mark.skipif(not WHO.exists(), reason="shared WHO/HERMES catalog not present")
 def test_who_products_as_buyers_name_them():
     catalog = load_catalog(load_pipeline(EXAMPLE / "who.yaml").sections["catalog"])

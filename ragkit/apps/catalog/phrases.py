@@ -100,7 +100,9 @@ class PhraseIndex(Generic[T]):
         for first in forms(seq[0]) if self.inflected else (seq[0],):
             self._by_first[first].append((seq, payload))
 
-    def find(self, toks: Sequence[Token]) -> list[Match[T]]:
+    def find(self, toks: Sequence[Token], compounds: bool = False) -> list[Match[T]]:
+        """Every phrase occurrence; with ``compounds`` (German text, inflected index) a one-word phrase also matches
+        the front of a longer word that nothing matches whole ("Kerosinbetrieb", "Garantiezeit")."""
         norms = [t.norm for t in toks]
         if not self.inflected:
             out = []
@@ -119,7 +121,22 @@ class PhraseIndex(Generic[T]):
                         w == norms[k] or forms(w) & word_forms[k] for k, w in zip(range(i, end), seq)
                     ):
                         found.setdefault((i, end, id(payload)), Match(i, end, payload))
+        if compounds:
+            covered = {k for m in found.values() for k in range(m.i, m.j)}
+            for i, n in enumerate(norms):
+                if i in covered or not n.isalpha():
+                    continue
+                for cut in range(len(n) - 4, 4, -1):  # the longest front of at least 5 letters, 4 left behind
+                    fronts = [(seq, p) for seq, p in self._by_first.get(n[:cut], ()) if len(seq) == 1]
+                    if fronts:
+                        for _, payload in fronts:
+                            found.setdefault((i, i + 1, id(payload)), Match(i, i + 1, payload))
+                        break
         return sorted(found.values(), key=lambda m: (m.i, m.j))
+
+    def single_words(self) -> set[str]:
+        """The phrases of one word (to complete "Kühl-" in "Kühl- oder Gefriergerät")."""
+        return {seq[0] for seqs in self._by_first.values() for seq, _ in seqs if len(seq) == 1}
 
 
 def longest_first(matches: Iterable[Match[T]], taken: set[int] | None = None) -> list[Match[T]]:

@@ -162,6 +162,11 @@ class CatalogTools:
                     value = not value
                 elif c.op == "!=":
                     raise ValueError(f"{c.attribute!r}: != is only for yes/no attributes")
+                before = spec.get(c.attribute)
+                if a.kind == "text" and before is not None and before != value:
+                    # one text value per product: two asked for mean either ("gas or kerosene"), never both
+                    seen = before["any"] if isinstance(before, dict) else [before]
+                    value = {"any": [*seen, *([value] if value not in seen else [])]}
                 spec[c.attribute] = value
                 continue
             if not isinstance(c.value, (int, float)) or isinstance(c.value, bool):

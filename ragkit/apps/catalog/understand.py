@@ -7,12 +7,12 @@ the resolver (product, maker and category names) or the generic EN/DE question w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
-from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, longest_first, tokenize
+from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, forms, longest_first, tokenize
 from ragkit.apps.catalog.phrases import key as phrase_key
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
@@ -54,7 +54,8 @@ class Understanding:
     way: Way | None = None
     way_attribute: str | None = None
     conditions: list[Condition] = field(default_factory=list)
-    values: list[tuple[str, str]] = field(default_factory=list)
+    values: list[tuple[str, str]] = field(default_factory=list)  # several of one attribute: any of them
+    excluded_values: list[tuple[str, str]] = field(default_factory=list)  # named after a negation
     flags: list[tuple[str, bool]] = field(default_factory=list)
     units: list[str] = field(default_factory=list)  # units named without a number ("priced in EUR")
     categories: list[str] | None = None
@@ -138,8 +139,8 @@ class Reader:
         idx: PhraseIndex[tuple[str, ...]] = PhraseIndex()
         varying = {u for a in self.schema.stored() if a.config.unit_column for u in a.units}
         fixed = {canonical_unit(a.unit) for a in self.schema.stored() if a.unit and a.kind == "number"} - varying
-        for forms in PERIODS.values():
-            for form in forms:
+        for written in PERIODS.values():
+            for form in written:
                 idx.add(form.strip("/ "), ("period",))
         for canon, words in UNIT_WORDS.items():
             words = tuple(w for w in words if len(w) > 2 or w in ("kw", "kg", "$", "€", "£"))
@@ -179,6 +180,26 @@ class Reader:
         words |= {t.norm for c in self.catalog.categories() for t in tokenize(c)}
         return words
 
+    @cached_property
+    def _single_words(self) -> set[str]:
+        return self.phrases.single_words() | self.resolver.categories.single_words()
+
+    def _complete_elisions(self, toks: list[Token]) -> list[Token]:
+        """"Kühl- oder Gefriergerät" is "Kühlgerät oder Gefriergerät": a word cut off with a hyphen before "und"/
+        "oder" takes the end of the word after it that makes it a word of the schema or the categories."""
+        out = list(toks)
+        for k in range(len(toks) - 2):
+            t = toks[k]
+            if not (t.word.endswith("-") and t.end == t.word_end - 1 and toks[k + 1].norm in LIST_JOINERS):
+                continue
+            nxt = toks[k + 2].norm
+            for cut in range(1, len(nxt) - 2):
+                whole = t.norm + nxt[cut:]
+                if forms(whole) & self._single_words:
+                    out[k] = replace(t, norm=whole)
+                    break
+        return out
+
     def read(self, question: str) -> Understanding:
         toks = tokenize(question)
         lang: Lang = "de" if is_german(question) else "en"
@@ -197,7 +218,10 @@ class Reader:
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
         u = Understanding(question, lang, ents)
         taken = ents.taken | qspan
-        found = longest_first(self.phrases.find(toks), taken)
+        german = lang == "de"
+        if german:
+            toks = self._complete_elisions(toks)
+        found = longest_first(self.phrases.find(toks, compounds=german), taken)
         # A comparator counts only right before a number ("cheaper than 500 EUR"); "cheaper than the X" compares.
         near: set[tuple[str, int]] = set()
         for q in quantities:
@@ -209,13 +233,15 @@ class Reader:
         # comparator or cue ("more than 500 EUR" filters, it does not rank).
         fixed = taken | {k for m in found if m.payload[0] in ("cmp", "cue", "topic") for k in range(m.i, m.j)}
         found += longest_first(self.ways.find(toks), fixed)
-        categories = longest_first(self.resolver.categories.find(toks), taken)
+        categories = longest_first(self.resolver.categories.find(toks, compounds=german), taken)
         spans = {(m.i, m.j) for m in found if m.payload[0] in ("attr", "value")}
         # A category phrase loses to a longer schema phrase over it ("freezer volume"); an equal one ties. A value
         # inside a longer category phrase is part of it ("ice" in "ice-lined refrigerator").
         cat_spans = [
             c for c in categories if not any(i <= c.i and c.j <= j and (j - i) > (c.j - c.i) for i, j in spans)
         ]
+        # Right after a quantity, a word that names an attribute too is what is measured ("100 Liter Kühlraum").
+        cat_spans = [c for c in cat_spans if not (c.i - 1 in qspan and (c.i, c.j) in spans)]
         found = [
             m
             for m in found
@@ -228,12 +254,17 @@ class Reader:
         negated = [c for c in cat_spans if c.i in negations or c.i - 1 in negations]
         # ... and the categories listed after it: "not cold boxes or carriers", "weder Kühlboxen noch Träger"
         for c in cat_spans:
-            if c not in negated and any(
-                c.i == n.j or (c.i == n.j + 1 and toks[n.j].norm in LIST_JOINERS) for n in negated
+            if c not in negated and any(_joined(question, toks, n, c) for n in negated):
+                negated.append(c)
+        # "Kühlboxen und Impfstoffträger ausgenommen": a list right before an after-negation
+        after = [m for m in found if m.payload == ("cue", "negation_after")]
+        for c in reversed(cat_spans):
+            if c not in negated and (
+                any(c.j == m.i for m in after) or any(_joined(question, toks, c, n) for n in negated if n.i > c.i)
             ):
                 negated.append(c)
         ents.categories = [c for c in cat_spans if c not in negated]
-        u.categories = ents.category_values()
+        u.categories = _categories(question, toks, ents.categories)
         if negated:
             excluded = frozenset().union(*(c.payload for c in negated))
             base = u.categories if u.categories is not None else self.catalog.categories()
@@ -260,6 +291,7 @@ class Reader:
     ) -> Way | None:
         """Attributes, directions, values, cues and lacking topics; returns a generic "more"/"less" word's way."""
         negated = {m.j for m in found if m.payload == ("cue", "negation")}
+        excluded_spans: list[Match] = []
         generic_way: Way | None = None
         for m in found:
             kind = m.payload[0]
@@ -281,11 +313,21 @@ class Reader:
             elif kind == "generic":
                 generic_way = generic_way or m.payload[1]  # type: ignore[assignment]
             elif kind == "value":
-                u.values.append((m.payload[1], m.payload[2]))
-            elif kind == "cue" and m.payload[1] != "negation":
+                pair = (m.payload[1], m.payload[2])
+                if {m.i, m.i - 1} & negated or any(_joined(u.question, toks, x, m) for x in excluded_spans):
+                    excluded_spans.append(m)  # "not the gas or kerosene ones"
+                    u.excluded_values.append(pair)
+                else:
+                    u.values.append(pair)
+            elif kind == "cue" and m.payload[1] not in ("negation", "negation_after"):
                 setattr(u, {"count": "count", "list": "listing", "compare": "compare"}[m.payload[1]], True)
             elif kind == "topic" and m.payload[1] not in self.covered_topics:
                 u.lacking.append(m.payload[1])
+        u.values = [v for v in dict.fromkeys(u.values) if v not in u.excluded_values]
+        for name in dict.fromkeys(a for a, _ in u.excluded_values):  # only exclusions: every other value it takes
+            if not any(a == name for a, _ in u.values):
+                left = [v for v in self.schema[name].values if (name, v) not in u.excluded_values]
+                u.values += [(name, v) for v in left] if left else []
         u.attributes = list(dict.fromkeys(u.attributes))
         u.weak_attributes = [a for a in dict.fromkeys(u.weak_attributes) if a not in u.attributes]
         u.lacking = list(dict.fromkeys(u.lacking))
@@ -312,7 +354,10 @@ class Reader:
     ) -> None:
         comparators = [(m.j, m.payload[1]) for m in found if m.payload[0] == "cmp"]
         between = {m.end(): parse_number(m.group(1)) for m in BETWEEN.finditer(question)}
+        lows = {m.start(1) for m in BETWEEN.finditer(question)}  # the lower bound is read with the upper one
         for q in quantities:
+            if q.start in lows and not q.unit:
+                continue
             first = next((k for k, t in enumerate(toks) if t.start >= q.start), len(toks))
             last = next((k for k, t in enumerate(toks) if t.start >= q.end), len(toks))
             op: Op = next((o for j, o in comparators if j == first or j == first - 1), "=")  # type: ignore[assignment]
@@ -337,6 +382,28 @@ class Reader:
                 u.conditions.append(Condition(tuple(candidates), ">=", low, q.unit, f"{low:g}"))
                 op = "<="
             u.conditions.append(Condition(tuple(candidates), op, value, q.unit, q.text))
+
+
+def _categories(text: str, toks: list[Token], spans: list[Match[frozenset[str]]]) -> list[str] | None:
+    """The categories the question's category phrases agree on: a list ("fridges or freezers") is either of its
+    members; separate phrases ("solar" ... "fridge") must all hold, unless nothing would."""
+    groups: list[list[Match[frozenset[str]]]] = []
+    for c in sorted(spans, key=lambda m: m.i):
+        if groups and (c.i == groups[-1][-1].i or _joined(text, toks, groups[-1][-1], c)):
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    if not groups:
+        return None
+    sets = [frozenset().union(*(m.payload for m in g)) for g in groups]
+    return sorted(frozenset.intersection(*sets) or frozenset.union(*sets))
+
+
+def _joined(text: str, toks: list[Token], first: Match, then: Match) -> bool:
+    """Whether ``then`` continues a list that ``first`` is in: after a comma, or an "or"/"and" between them."""
+    if then.i == first.j and then.i < len(toks):
+        return "," in text[toks[first.j - 1].word_end : toks[then.i].word_start]
+    return then.i == first.j + 1 and toks[first.j].norm in LIST_JOINERS
 
 
 _CURRENCY_UNITS = frozenset({"eur", "usd", "gbp", "chf", "sek"})

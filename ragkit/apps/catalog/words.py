@@ -41,6 +41,8 @@ CUES: dict[str, list[str]] = {
         "without|no|not|lacking|except|excluding|other than|aren't|isn't|don't|doesn't|neither|nor|"
         "ohne|kein|keine|keinen|nicht|außer|ausgenommen|weder|noch"
     ),
+    # after what it excludes: "cold boxes excluded", "Kühlboxen ausgenommen"
+    "negation_after": _w("excluded|aside|not included|ausgenommen|ausgeschlossen|nicht eingeschlossen"),
 }
 # What buyers commonly ask about; a topic whose words no schema attribute claims is one the catalog lacks.
 TOPICS: dict[str, list[str]] = {
