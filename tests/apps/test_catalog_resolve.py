@@ -9,6 +9,7 @@ from paths import EXAMPLES, SHARED
 
 from ragkit.apps.catalog.catalog import load_catalog
 from ragkit.apps.catalog.phrases import UnknownMention
+from ragkit.apps.catalog.plan import rule_plan
 from ragkit.apps.catalog.resolve import Resolver
 from ragkit.apps.catalog.understand import Reader
 from ragkit.config import load_pipeline
@@ -192,6 +193,23 @@ def test_german_compounds_meet_their_front_word(catalog, resolver):
     assert reader.read("Which fridges are lockable?").lacking == ["lock"]  # whole English words only
 
 
+def test_a_misspelt_maker_is_that_maker(catalog, resolver):
+    reader = Reader(catalog, resolver)
+    u = reader.read("Which Vestfrsot has the largest volume?")
+    assert u.entities.maker_values() == ["Vestfrost"] and not u.unknown_makers
+    assert reader.read("Which Sharpe fridge is cheapest?").entities.maker_values() == []  # too short to guess
+
+
+def test_numbers_that_count_items_and_words_that_only_look_like_topics(catalog, resolver):
+    reader = Reader(catalog, resolver)
+    u = reader.read("Wir brauchen 40 kleine Kühlboxen. Was kostet die RCW25 laut Katalog?")
+    assert u.conditions == [] and u.lacking == [] and u.asked() == ["price"]
+    assert reader.read("Wie laut ist die RCW25?").lacking == ["noise"]
+    u = reader.read("How many items are priced in USD?")
+    plan = rule_plan(u, catalog)
+    assert plan.kind == "tools" and plan.calls[0].args["count_only"] and plan.calls[0].args["in_units"] == ["usd"]
+
+
 @pytest.mark.skipif(not WHO.exists(), reason="shared WHO/HERMES catalog not present")
 def test_who_questions_with_german_lists_ranges_and_exclusions():
     catalog = load_catalog(load_pipeline(EXAMPLE / "who.yaml").sections["catalog"])
@@ -204,6 +222,8 @@ def test_who_questions_with_german_lists_ranges_and_exclusions():
     u = reader.read("Wie viele Geräte haben mindestens 20 Liter Kühlraum?")  # measured: the volume, not a cold room
     assert u.categories is None and [c.attributes for c in u.conditions] == [("volume",)]
     assert reader.read("Was kostet der Kühlraum?").categories == ["Cold Room"]
+    u = reader.read("Welcher Vestfrost hat den größten Kühlraum?")
+    assert u.categories is None and u.way_attribute == "volume" and u.entities.maker_values() == ["Vestfrost"]
     u = reader.read("How many mains-electric units (not the gas or kerosene hybrids) use under 3 kWh per day?")
     assert u.values == [("energy_source", "E")]
     u = reader.read("Which units don't run on gas?")

@@ -143,7 +143,14 @@ def _filter_plan(u: Understanding, catalog: Catalog, asked: list[str]) -> Plan:
         base["count_only"] = True
     if u.units:
         base["in_units"] = u.units
-    constrained = where or alternatives or ents.makers or sort_by or (u.categories and not advice_only(u, catalog))
+    constrained = (
+        where
+        or alternatives
+        or ents.makers
+        or sort_by
+        or (u.categories and not advice_only(u, catalog))
+        or (u.units and u.count)  # "how many are priced in USD"
+    )
     if not constrained:
         if u.lacking:
             return Plan("lacking")

@@ -9,6 +9,7 @@ nothing is reported with the closest products. Makers and categories are found t
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -236,6 +237,18 @@ class Resolver:
             if k in before or (k > 0 and toks[k - 1].norm in _MAKER_CUES):
                 found.append(re.sub(r"(?:'s|[?.!,])+$", "", t.word))
         return found
+
+    def fuzzy_maker(self, word: str, cutoff: float = 0.85) -> frozenset[str] | None:
+        """The makers a misspelt one-word name stands for ("Vestfrsot", "Dometik"), if one is close enough."""
+        if len(word) < 6:
+            return None
+        best, score = None, cutoff
+        for alias, makers in self._maker_alias.items():
+            if " " not in alias and len(alias) >= 6:
+                ratio = difflib.SequenceMatcher(None, word, alias).ratio()
+                if ratio >= score:
+                    best, score = frozenset(makers), ratio
+        return best
 
     # Single references (tool arguments) ------------------------------------------------------------------------
 

@@ -16,7 +16,15 @@ from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, forms, longes
 from ragkit.apps.catalog.phrases import key as phrase_key
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
-from ragkit.apps.catalog.units import PERIODS, UNIT_WORDS, Quantity, canonical_unit, find_quantities, parse_number
+from ragkit.apps.catalog.units import (
+    PERIODS,
+    UNIT_WORDS,
+    Quantity,
+    canonical_unit,
+    find_quantities,
+    fold,
+    parse_number,
+)
 from ragkit.apps.catalog.words import (
     BARE_NUMBER,
     BETWEEN,
@@ -200,6 +208,22 @@ class Reader:
                     break
         return out
 
+    def _misspelt_makers(self, toks: list[Token], ents: Entities, skip: set[int]) -> None:
+        """A capitalised word that is no word of the schema and nearly a maker's name is that maker ("Vestfrsot")."""
+        if ents.makers:
+            return
+        for k, t in enumerate(toks):
+            if k in ents.taken or k in skip or not (t.norm.isalpha() and t.word[:1].isupper()):
+                continue
+            if t.norm in self.vocabulary or forms(t.norm) & self._single_words:
+                continue
+            makers = self.resolver.fuzzy_maker(t.norm)
+            if makers:
+                ents.makers.append(Match(k, k + 1, makers))
+                ents.taken.add(k)
+                ents.unknown = [x for x in ents.unknown if not x.start <= k < x.end]
+                ents.unknown_makers = [w for w in ents.unknown_makers if fold(w).lower() != t.norm]
+
     def read(self, question: str) -> Understanding:
         toks = tokenize(question)
         lang: Lang = "de" if is_german(question) else "en"
@@ -213,6 +237,7 @@ class Reader:
         ]
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
         self.resolver.find_rest(question, toks, ents, qspan)
+        self._misspelt_makers(toks, ents, qspan)
         unknown = {k for x in ents.unknown for k in range(x.start, x.end)}
         quantities += self._bare_numbers(question, toks, ents.taken | qspan | unknown)
         qspan = {k for q in quantities for k, t in enumerate(toks) if q.start <= t.start < q.end}
@@ -240,8 +265,10 @@ class Reader:
         cat_spans = [
             c for c in categories if not any(i <= c.i and c.j <= j and (j - i) > (c.j - c.i) for i, j in spans)
         ]
-        # Right after a quantity, a word that names an attribute too is what is measured ("100 Liter Kühlraum").
-        cat_spans = [c for c in cat_spans if not (c.i - 1 in qspan and (c.i, c.j) in spans)]
+        # Right after a quantity or a more/less word, a word that names an attribute too is what is measured
+        # ("100 Liter Kühlraum", "den größten Kühlraum").
+        ranked = {m.j for m in found if m.payload[0] in ("way", "generic")}
+        cat_spans = [c for c in cat_spans if not ((c.i - 1 in qspan or c.i in ranked) and (c.i, c.j) in spans)]
         found = [
             m
             for m in found
@@ -280,7 +307,7 @@ class Reader:
                 u.weak_attributes += [a for a in self.schema.by_unit(m.payload[1])[:1] if a not in u.weak_attributes]
         if u.way is None and generic_way and (u.attributes or u.weak_attributes or u.tied_attributes):
             u.way = generic_way  # "the least kW": the attribute may be known only by its unit
-        self._conditions(u, question, toks, quantities, found)
+        self._conditions(u, question, toks, quantities, found, {c.i for c in categories})
         u.unknown_makers = [
             w for w in ents.unknown_makers if tokenize(w) and tokenize(w)[0].norm not in self.vocabulary
         ]
@@ -350,8 +377,16 @@ class Reader:
         return generic_way
 
     def _conditions(
-        self, u: Understanding, question: str, toks: list[Token], quantities: list[Quantity], found: list[Match]
+        self,
+        u: Understanding,
+        question: str,
+        toks: list[Token],
+        quantities: list[Quantity],
+        found: list[Match],
+        things: set[int],
     ) -> None:
+        """Numbers as conditions; ``things`` are where category words start (a number just before one counts items:
+        "40 kleine Impfstoffträger")."""
         comparators = [(m.j, m.payload[1]) for m in found if m.payload[0] == "cmp"]
         between = {m.end(): parse_number(m.group(1)) for m in BETWEEN.finditer(question)}
         lows = {m.start(1) for m in BETWEEN.finditer(question)}  # the lower bound is read with the upper one
@@ -360,6 +395,8 @@ class Reader:
                 continue
             first = next((k for k, t in enumerate(toks) if t.start >= q.start), len(toks))
             last = next((k for k, t in enumerate(toks) if t.start >= q.end), len(toks))
+            if not q.unit and {last, last + 1} & things:
+                continue
             op: Op = next((o for j, o in comparators if j == first or j == first - 1), "=")  # type: ignore[assignment]
             after = next((o for j, o in comparators if j > last - 1 and j <= last + 2 and o == ">="), None)
             op = after or op  # type: ignore[assignment]

@@ -52,7 +52,7 @@ TOPICS: dict[str, list[str]] = {
     ),
     "warranty": _w("warranty|guarantee|garantie|gewährleistung"),
     "weight": _w("weight|weigh|weighs|heavy|gewicht|wiegt|schwer"),
-    "noise": _w("noise|noisy|loud|quiet|decibel|db|lautstärke|laut|leise|dezibel|geräusch"),
+    "noise": _w("noise|noisy|loud|quiet|decibel|db|lautstärke|wie laut|leise|dezibel|geräusch"),
     "colour": _w("colour|color|colours|colors|farbe|farben|in red|in rot"),
     "dimensions": _w("dimensions|dimension|measurements|maße|abmessungen"),
     "height": _w("height|how tall|höhe"),
