@@ -7,11 +7,12 @@ the resolver (product, maker and category names) or the generic EN/DE question w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
+from ragkit.apps.catalog.lists import agreed_categories, complete_elisions, joined, negated_spans
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, forms, longest_first, tokenize
 from ragkit.apps.catalog.phrases import key as phrase_key
 from ragkit.apps.catalog.resolve import Entities, Resolver
@@ -30,7 +31,6 @@ from ragkit.apps.catalog.words import (
     BETWEEN,
     COMPARATORS,
     CUES,
-    LIST_JOINERS,
     QUESTION_WORDS,
     TOPICS,
     Op,
@@ -192,22 +192,6 @@ class Reader:
     def _single_words(self) -> set[str]:
         return self.phrases.single_words() | self.resolver.categories.single_words()
 
-    def _complete_elisions(self, toks: list[Token]) -> list[Token]:
-        """"Kühl- oder Gefriergerät" is "Kühlgerät oder Gefriergerät": a word cut off with a hyphen before "und"/
-        "oder" takes the end of the word after it that makes it a word of the schema or the categories."""
-        out = list(toks)
-        for k in range(len(toks) - 2):
-            t = toks[k]
-            if not (t.word.endswith("-") and t.end == t.word_end - 1 and toks[k + 1].norm in LIST_JOINERS):
-                continue
-            nxt = toks[k + 2].norm
-            for cut in range(1, len(nxt) - 2):
-                whole = t.norm + nxt[cut:]
-                if forms(whole) & self._single_words:
-                    out[k] = replace(t, norm=whole)
-                    break
-        return out
-
     def _misspelt_makers(self, toks: list[Token], ents: Entities, skip: set[int]) -> None:
         """A capitalised word that is no word of the schema and nearly a maker's name is that maker ("Vestfrsot")."""
         if ents.makers:
@@ -245,7 +229,7 @@ class Reader:
         taken = ents.taken | qspan
         german = lang == "de"
         if german:
-            toks = self._complete_elisions(toks)
+            toks = complete_elisions(toks, self._single_words)
         found = longest_first(self.phrases.find(toks, compounds=german), taken)
         # A comparator counts only right before a number ("cheaper than 500 EUR"); "cheaper than the X" compares.
         near: set[tuple[str, int]] = set()
@@ -276,22 +260,10 @@ class Reader:
             or not any(c.i <= m.i and m.j <= c.j and c.j - c.i > m.j - m.i for c in cat_spans)
         ]
         found.sort(key=lambda m: m.i)
-        # "no freezer part", "ohne Gefrierfach": a category phrase right after a negation excludes those categories.
-        negations = {m.j for m in found if m.payload == ("cue", "negation")}
-        negated = [c for c in cat_spans if c.i in negations or c.i - 1 in negations]
-        # ... and the categories listed after it: "not cold boxes or carriers", "weder Kühlboxen noch Träger"
-        for c in cat_spans:
-            if c not in negated and any(_joined(question, toks, n, c) for n in negated):
-                negated.append(c)
-        # "Kühlboxen und Impfstoffträger ausgenommen": a list right before an after-negation
-        after = [m for m in found if m.payload == ("cue", "negation_after")]
-        for c in reversed(cat_spans):
-            if c not in negated and (
-                any(c.j == m.i for m in after) or any(_joined(question, toks, c, n) for n in negated if n.i > c.i)
-            ):
-                negated.append(c)
+        # "no freezer part", "ohne Gefrierfach", "Kühlboxen ausgenommen": those categories are excluded.
+        negated = negated_spans(question, toks, found, cat_spans)
         ents.categories = [c for c in cat_spans if c not in negated]
-        u.categories = _categories(question, toks, ents.categories)
+        u.categories = agreed_categories(question, toks, ents.categories)
         if negated:
             excluded = frozenset().union(*(c.payload for c in negated))
             base = u.categories if u.categories is not None else self.catalog.categories()
@@ -341,7 +313,7 @@ class Reader:
                 generic_way = generic_way or m.payload[1]  # type: ignore[assignment]
             elif kind == "value":
                 pair = (m.payload[1], m.payload[2])
-                if {m.i, m.i - 1} & negated or any(_joined(u.question, toks, x, m) for x in excluded_spans):
+                if {m.i, m.i - 1} & negated or any(joined(u.question, toks, x, m) for x in excluded_spans):
                     excluded_spans.append(m)  # "not the gas or kerosene ones"
                     u.excluded_values.append(pair)
                 else:
@@ -419,28 +391,6 @@ class Reader:
                 u.conditions.append(Condition(tuple(candidates), ">=", low, q.unit, f"{low:g}"))
                 op = "<="
             u.conditions.append(Condition(tuple(candidates), op, value, q.unit, q.text))
-
-
-def _categories(text: str, toks: list[Token], spans: list[Match[frozenset[str]]]) -> list[str] | None:
-    """The categories the question's category phrases agree on: a list ("fridges or freezers") is either of its
-    members; separate phrases ("solar" ... "fridge") must all hold, unless nothing would."""
-    groups: list[list[Match[frozenset[str]]]] = []
-    for c in sorted(spans, key=lambda m: m.i):
-        if groups and (c.i == groups[-1][-1].i or _joined(text, toks, groups[-1][-1], c)):
-            groups[-1].append(c)
-        else:
-            groups.append([c])
-    if not groups:
-        return None
-    sets = [frozenset().union(*(m.payload for m in g)) for g in groups]
-    return sorted(frozenset.intersection(*sets) or frozenset.union(*sets))
-
-
-def _joined(text: str, toks: list[Token], first: Match, then: Match) -> bool:
-    """Whether ``then`` continues a list that ``first`` is in: after a comma, or an "or"/"and" between them."""
-    if then.i == first.j and then.i < len(toks):
-        return "," in text[toks[first.j - 1].word_end : toks[then.i].word_start]
-    return then.i == first.j + 1 and toks[first.j].norm in LIST_JOINERS
 
 
 _CURRENCY_UNITS = frozenset({"eur", "usd", "gbp", "chf", "sek"})
