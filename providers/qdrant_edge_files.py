@@ -196,15 +196,10 @@ def _data_regions(fd: int, size: int) -> list[tuple[int, int]]:
     regions, pos = [], 0
     try:
         while pos < size:
-            try:
-                start = os.lseek(fd, pos, seek_data)
-            except OSError as e:
-                if e.errno != errno.ENXIO:  # anything but "no data after pos": copy everything instead
-                    raise
-                break
-            end = min(os.lseek(fd, start, seek_hole), size)
-            regions.append((start, end))
-            pos = end
-    except OSError:
-        return [(0, size)]
+            start = os.lseek(fd, pos, seek_data)
+            pos = min(os.lseek(fd, start, seek_hole), size)
+            regions.append((start, pos))
+    except OSError as e:
+        if e.errno != errno.ENXIO:  # ENXIO: no data after pos; anything else: copy the whole file
+            return [(0, size)]
     return regions

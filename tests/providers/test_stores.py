@@ -74,6 +74,15 @@ def _cos(a, b):
     return sum(x * y for x, y in zip(a, b))
 
 
+async def _recall_at_10(store, queries, best) -> float:
+    """Share of the exact top 10 (``best``: point numbers per query) that the store's dense search finds."""
+    hits = 0
+    for q, top in zip(queries, best):
+        got = [cid for cid, _, _ in await store.search_dense(q, 10)]
+        hits += len(set(got) & {f"p{i}" for i in top})
+    return hits / (10 * len(queries))
+
+
 def _exact_dense(query, flt, k):
     ids, vectors, payloads, _, _ = CORPUS
     scored = [(cid, _cos(query, v)) for cid, v, p in zip(ids, vectors, payloads) if matches(flt, p)]
@@ -225,12 +234,8 @@ class TestQdrantEdgeStore(StoreContract):
         await s.upsert([f"p{i}" for i in range(600)], vecs, [{"doc_id": f"d{i}"} for i in range(600)])
         await s.optimize()
         assert s.info()["indexed_vectors"] > 0
-        hits = 0
-        for q in vecs[:20]:
-            exact = sorted(range(600), key=lambda i: -_cos(q, vecs[i]))[:10]
-            got = [cid for cid, _, _ in await s.search_dense(q, 10)]
-            hits += len(set(got) & {f"p{i}" for i in exact})
-        assert hits / 200 >= 0.9
+        exact = [sorted(range(600), key=lambda i: -_cos(q, vecs[i]))[:10] for q in vecs[:20]]
+        assert await _recall_at_10(s, vecs[:20], exact) >= 0.9
         await s.close()
 
     async def test_a_long_ingest_is_optimised_in_bounded_pieces_as_it_goes(self, tmp_path):
@@ -259,11 +264,7 @@ class TestQdrantEdgeStore(StoreContract):
         info = s.info()  # no optimize() call yet: the periodic runs built these
         assert info["points"] == n and info["indexed_vectors"] >= n // 2 and info["segments"] >= 3
         exact = np.argsort(-(vecs[:20] @ vecs.T), axis=1)[:, :10]
-        hits = 0
-        for q, best in zip(vecs[:20], exact):
-            got = [cid for cid, _, _ in await s.search_dense(q, 10)]
-            hits += len(set(got) & {f"p{i}" for i in best})
-        assert hits / 200 >= 0.9
+        assert await _recall_at_10(s, vecs[:20], exact) >= 0.9
         await s.close()
         once = QdrantEdgeStore(
             QdrantEdgeStore.Config(path=str(tmp_path / "once"), indexing_threshold_kb=1, optimize_every_points=None)

@@ -59,14 +59,6 @@ class Entities:
     def maker_values(self) -> list[str]:
         return sorted({v for m in self.makers for v in m.payload})
 
-    def category_values(self) -> list[str] | None:
-        """Categories every category phrase agrees on (None when no category is named)."""
-        sets = [m.payload for m in self.categories]
-        if not sets:
-            return None
-        common = frozenset.intersection(*sets)
-        return sorted(common or frozenset.union(*sets))
-
 
 class Resolver:
     """Indexes a catalog's product names, makers and categories; resolves them in questions and tool arguments."""

@@ -12,29 +12,13 @@ from functools import cached_property
 from typing import Any
 
 from ragkit.apps.catalog.catalog import Catalog
-from ragkit.apps.catalog.lists import agreed_categories, complete_elisions, joined, negated_spans
+from ragkit.apps.catalog.lists import agreed_categories, complete_elisions, negated_spans
 from ragkit.apps.catalog.phrases import Match, PhraseIndex, Token, forms, longest_first, tokenize
 from ragkit.apps.catalog.phrases import key as phrase_key
 from ragkit.apps.catalog.resolve import Entities, Resolver
 from ragkit.apps.catalog.schema import GENERIC_WAY, LANGS, Way
-from ragkit.apps.catalog.units import (
-    PERIODS,
-    UNIT_WORDS,
-    Quantity,
-    canonical_unit,
-    find_quantities,
-    fold,
-    parse_number,
-)
-from ragkit.apps.catalog.words import (
-    BARE_NUMBER,
-    BETWEEN,
-    COMPARATORS,
-    CUES,
-    QUESTION_WORDS,
-    TOPICS,
-    Op,
-)
+from ragkit.apps.catalog.units import PERIODS, UNIT_WORDS, Quantity, canonical_unit, find_quantities, fold, parse_number
+from ragkit.apps.catalog.words import BARE_NUMBER, BETWEEN, COMPARATORS, CUES, QUESTION_WORDS, TOPICS, Op
 from ragkit.language import Lang, is_german
 
 
@@ -189,6 +173,14 @@ class Reader:
         return words
 
     @cached_property
+    def _attribute_words(self) -> dict[str, set[str]]:
+        """Attribute -> every word of its labels, synonyms and more/less words."""
+        out: dict[str, set[str]] = {}
+        for p, a in [*self.schema.attribute_phrases(), *((p, a) for p, a, _ in self.schema.direction_phrases())]:
+            out.setdefault(a, set()).update(t.norm for t in tokenize(p))
+        return out
+
+    @cached_property
     def _single_words(self) -> set[str]:
         return self.phrases.single_words() | self.resolver.categories.single_words()
 
@@ -290,7 +282,7 @@ class Reader:
     ) -> Way | None:
         """Attributes, directions, values, cues and lacking topics; returns a generic "more"/"less" word's way."""
         negated = {m.j for m in found if m.payload == ("cue", "negation")}
-        excluded_spans: list[Match] = []
+        excluded = negated_spans(u.question, toks, found, [m for m in found if m.payload[0] == "value"])
         generic_way: Way | None = None
         for m in found:
             kind = m.payload[0]
@@ -313,11 +305,7 @@ class Reader:
                 generic_way = generic_way or m.payload[1]  # type: ignore[assignment]
             elif kind == "value":
                 pair = (m.payload[1], m.payload[2])
-                if {m.i, m.i - 1} & negated or any(joined(u.question, toks, x, m) for x in excluded_spans):
-                    excluded_spans.append(m)  # "not the gas or kerosene ones"
-                    u.excluded_values.append(pair)
-                else:
-                    u.values.append(pair)
+                (u.excluded_values if m in excluded else u.values).append(pair)  # "not the gas or kerosene ones"
             elif kind == "cue" and m.payload[1] not in ("negation", "negation_after"):
                 setattr(u, {"count": "count", "list": "listing", "compare": "compare"}[m.payload[1]], True)
             elif kind == "topic" and m.payload[1] not in self.covered_topics:
@@ -343,8 +331,7 @@ class Reader:
         # power" asks the holdover time, not a temperature the catalog lacks).
         named = [*u.attributes, *u.weak_attributes, *([u.way_attribute] if u.way_attribute else [])]
         if u.lacking and named:
-            phrases = [*self.schema.attribute_phrases(), *((p, a) for p, a, _ in self.schema.direction_phrases())]
-            own = {t.norm for p, a in phrases if a in named for t in tokenize(p)}
+            own = set().union(*(self._attribute_words.get(a, set()) for a in named))
             u.lacking = [t for t in u.lacking if not any(set(phrase_key(w)) <= own for w in TOPICS[t])]
         return generic_way
 
@@ -360,8 +347,9 @@ class Reader:
         """Numbers as conditions; ``things`` are where category words start (a number just before one counts items:
         "40 kleine Impfstoffträger")."""
         comparators = [(m.j, m.payload[1]) for m in found if m.payload[0] == "cmp"]
-        between = {m.end(): parse_number(m.group(1)) for m in BETWEEN.finditer(question)}
-        lows = {m.start(1) for m in BETWEEN.finditer(question)}  # the lower bound is read with the upper one
+        ranges = list(BETWEEN.finditer(question))
+        between = {m.end(): parse_number(m.group(1)) for m in ranges}
+        lows = {m.start(1) for m in ranges}  # the lower bound is read with the upper one
         for q in quantities:
             if q.start in lows and not q.unit:
                 continue
